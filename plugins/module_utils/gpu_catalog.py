@@ -84,7 +84,9 @@ BUILTIN_GPU_MACHINE_TYPES: dict[str, BuiltinGpus] = {
 
 # Families whose machine types never have built-in GPUs. N1 takes attached
 # GPUs through guestAccelerators; the others take none at all.
-CPU_ONLY_FAMILIES = frozenset({"n1", "n2", "n2d", "n4", "e2", "c2", "c2d", "c3", "c3d", "c4", "t2d", "t2a", "m1", "m2", "m3"})
+CPU_ONLY_FAMILIES = frozenset(
+    {"n1", "n2", "n2d", "n4", "e2", "c2", "c2d", "c3", "c3d", "c4", "t2d", "t2a", "m1", "m2", "m3"}
+)
 
 # Families with built-in GPUs. A machine type of these families that is not in
 # BUILTIN_GPU_MACHINE_TYPES is unknown to this table, not GPU-less.

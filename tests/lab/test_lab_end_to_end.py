@@ -1,0 +1,156 @@
+"""The lab end to end: bring-up, two site.yml runs, the inventory graph, bad input.
+
+These tests start real systemd host containers and run real ansible-playbook
+against them through the project's inventory plugin and the Compute API
+emulator, so they need the docker engine (scripts/install-deps.sh starts it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+LAB_LABEL = "dev.mlinfra.lab=1"
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+
+def docker_available() -> bool:
+    return subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
+
+
+def lab(*args: str, env: dict | None = None, timeout: int = 2400) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "lab", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        env=env or os.environ.copy(),
+        timeout=timeout,
+        check=False,
+    )
+
+
+def lab_containers() -> list[str]:
+    result = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label={LAB_LABEL}"], capture_output=True, text=True, check=True
+    )
+    return result.stdout.split()
+
+
+@pytest.fixture(scope="module")
+def lab_run():
+    if not docker_available():
+        pytest.fail("the docker engine is not reachable; run scripts/install-deps.sh first")
+    lab("down")
+    result = lab("up")
+    # The whole output is kept for the assertions and printed on failure.
+    sys.stdout.write(result.stdout[-20000:])
+    sys.stderr.write(result.stderr[-5000:])
+    yield result
+    if os.environ.get("MLINFRA_KEEP_LAB") != "1":
+        lab("down")
+
+
+def test_bad_fleet_starts_nothing(tmp_path):
+    if not docker_available():
+        pytest.fail("the docker engine is not reachable; run scripts/install-deps.sh first")
+    lab("down")
+    fleet = yaml.safe_load((REPO_ROOT / "inventories/lab/fleet.yml").read_text())
+    fleet["hosts"][0]["pool"] = "no-such-pool"
+    bad_fleet = tmp_path / "fleet.yml"
+    bad_fleet.write_text(yaml.safe_dump(fleet))
+
+    result = lab("up", "--fleet", str(bad_fleet))
+
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "unknown pool 'no-such-pool'" in result.stderr
+    assert lab_containers() == []
+
+
+def test_missing_docker_engine_is_one_line():
+    env = dict(os.environ, DOCKER_HOST="unix:///nonexistent/docker.sock")
+
+    result = lab("up", env=env)
+
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: the docker engine is not reachable; run `make deps` (installs docker.io and starts dockerd)"
+    )
+    assert lab_containers() == []
+
+
+def test_lab_up_exits_zero(lab_run):
+    assert lab_run.returncode == 0, lab_run.stderr[-3000:]
+
+
+def test_second_run_changes_nothing(lab_run):
+    assert "changed=0 on every host: the lab is converged." in lab_run.stdout
+    recaps = [line for line in lab_run.stdout.splitlines() if " : ok=" in line]
+    second_run = recaps[len(recaps) // 2 :]
+    assert len(second_run) == 3
+    for line in second_run:
+        assert "changed=0" in line, line
+        assert "failed=0" in line, line
+
+
+def test_summary_lists_every_host(lab_run):
+    for host in ("lab-train-a100-0", "lab-infer-l4-0", "lab-infer-l4-1"):
+        summary_lines = [line for line in lab_run.stdout.splitlines() if line.strip().strip('",').startswith(host)]
+        assert summary_lines, f"{host} missing from the fleet summary"
+
+
+def test_inventory_graph_from_emulator(lab_run):
+    assert lab_run.returncode == 0
+    result = subprocess.run(
+        [str(VENV_BIN / "ansible-inventory"), "-i", "inventories/lab", "--graph"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    graph = result.stdout
+
+    for group in ("@env_lab:", "@pool_train_a100:", "@pool_infer_l4:", "@role_training:", "@role_inference:"):
+        assert group in graph
+    assert graph.count("lab-infer-l4-") >= 2
+
+
+def test_inventory_hostvars_carry_gpu_facts(lab_run):
+    assert lab_run.returncode == 0
+    result = subprocess.run(
+        [str(VENV_BIN / "ansible-inventory"), "-i", "inventories/lab", "--host", "lab-train-a100-0"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    hostvars = json.loads(result.stdout)
+
+    assert hostvars["gce_gpu_count"] == 1
+    assert hostvars["gce_gpu_type"] == "nvidia-tesla-a100"
+    assert hostvars["gce_pool"] == "train-a100"
+    assert hostvars["gce_role"] == "training"
+    assert hostvars["ansible_connection"] == "community.docker.docker"
+
+
+def test_lab_down_removes_everything(lab_run):
+    assert lab_run.returncode == 0
+    result = lab("down")
+
+    assert result.returncode == 0
+    assert lab_containers() == []
+    volumes = subprocess.run(
+        ["docker", "volume", "ls", "-q", "--filter", "name=mlinfra-lab-"], capture_output=True, text=True, check=True
+    )
+    assert volumes.stdout.split() == []
+    assert not (REPO_ROOT / ".lab" / "emulator.pid").exists()
