@@ -52,8 +52,10 @@ for unit in getty.target console-getty.service systemd-udevd.service \
     ln -sf /dev/null "$workdir/root/etc/systemd/system/$unit"
 done
 
-# Package lists are left out of the image; roles run apt-get update as needed.
+# Package lists are left out of the image. The lists folder gets an old
+# timestamp so that apt's cache_valid_time sees a stale cache and updates it.
 rm -rf "$workdir/root/var/lib/apt/lists/"* "$workdir/root/var/cache/apt/"*.bin
+touch -d "2000-01-01" "$workdir/root/var/lib/apt/lists"
 echo "deb $mirror $suite main contrib non-free non-free-firmware" > "$workdir/root/etc/apt/sources.list"
 echo "deb $mirror $suite-updates main contrib non-free non-free-firmware" >> "$workdir/root/etc/apt/sources.list"
 # recipe-end
