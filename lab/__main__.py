@@ -1,7 +1,12 @@
 """Entry point: ``python -m lab up|down|status``."""
 
 import sys
+from pathlib import Path
 
-from lab.cli import main
+# The lab shares the GPU catalog with the plugins, which live in the checkout's
+# own collection (.collections links it in under ansible_collections/).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / ".collections"))
+
+from lab.cli import main  # noqa: E402 - needs the path above
 
 sys.exit(main())
