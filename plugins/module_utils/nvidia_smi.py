@@ -254,3 +254,42 @@ def not_installed(searched: str) -> dict[str, Any]:
         STATE_NOT_INSTALLED,
         f"nvidia-smi was not found ({searched}), so the NVIDIA driver is not installed.",
     )
+
+
+# Host probes that decide how the driver can be installed. They read sysfs and
+# /boot, so the parsing lives here and the file reads live in the module.
+
+NVIDIA_PCI_VENDOR = "0x10de"
+# PCI class codes (PCI-SIG, "PCI Code and ID Assignment"): 0x03xxxx display
+# controllers (GPUs), 0x0680xx "other bridge", which is how NVSwitch shows up.
+PCI_CLASS_DISPLAY_PREFIX = "0x03"
+PCI_CLASS_NVSWITCH_PREFIX = "0x0680"
+
+# The UEFI global-variable GUID that SecureBoot lives under (UEFI spec, "Globally
+# Defined Variables"). Linux efivarfs prefixes the value with 4 attribute bytes.
+SECURE_BOOT_EFIVAR = "SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
+
+
+def pci_function_kind(vendor: str, pci_class: str) -> str | None:
+    """Classify a PCI function by its sysfs vendor and class: ``gpu``, ``nvswitch`` or None."""
+    if vendor.strip().lower() != NVIDIA_PCI_VENDOR:
+        return None
+    pci_class = pci_class.strip().lower()
+    if pci_class.startswith(PCI_CLASS_DISPLAY_PREFIX):
+        return "gpu"
+    if pci_class.startswith(PCI_CLASS_NVSWITCH_PREFIX):
+        return "nvswitch"
+    return None
+
+
+def parse_secure_boot(efivar: bytes) -> bool | None:
+    """Parse the efivarfs SecureBoot variable: True when on, None when the content is too short."""
+    if len(efivar) < 5:
+        return None
+    return efivar[4] == 1
+
+
+def kernel_release_key(release: str) -> tuple:
+    """Sort key for kernel release strings, comparing numbers as numbers (6.1.0-9 < 6.1.0-28)."""
+    parts = re.split(r"(\d+)", release)
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in parts if part)

@@ -28,6 +28,25 @@ options:
       - Path of the nvidia-smi binary.
       - When not set, the module searches E(PATH), C(/usr/local/bin) and C(/usr/bin).
     type: path
+  sysfs_path:
+    description:
+      - Root of the sysfs tree the module reads PCI devices, EFI variables and the loaded
+        kernel module from.
+      - V(/sys) on every real host; tests point it at a prepared directory.
+    type: path
+    default: /sys
+  boot_path:
+    description:
+      - Directory with the installed kernels (C(vmlinuz-<release>)).
+    type: path
+    default: /boot
+  expected_accelerator_type:
+    description:
+      - Compute Engine accelerator type that the inventory expects on this host, such as V(nvidia-l4).
+      - When set, RV(expected_gpu) returns the product name, memory and compute capability of that
+        type from the collection's GPU catalog, so a role can choose kernel modules before any
+        driver is installed.
+    type: str
   timeout:
     description:
       - Seconds to wait for nvidia-smi before the module fails. A GPU in a bad state can make
@@ -50,6 +69,9 @@ attributes:
     platforms: posix
 notes:
   - The module never loads kernel modules, restarts services or changes GPU settings.
+  - Besides nvidia-smi, it reads the host facts a driver install depends on from sysfs and
+    C(/boot) (NVIDIA PCI devices, Secure Boot, the loaded kernel module, installed kernels),
+    which work before any driver is installed.
   - When the installed nvidia-smi is older than driver branch 510 and rejects the C(compute_cap) field,
     the module queries again without it and returns null for C(compute_capability).
 seealso:
@@ -74,6 +96,11 @@ EXAMPLES = r"""
   mlinfra.platform.nvidia_gpu_facts:
     nvidia_smi_path: /opt/nvidia/bin/nvidia-smi
     timeout: 30
+
+- name: Look up the expected GPU model and read Secure Boot before installing a driver
+  mlinfra.platform.nvidia_gpu_facts:
+    expected_accelerator_type: "{{ gce_gpu_type }}"
+  register: gpu_host
 
 - name: List GPUs with MIG enabled, using the fact the module sets
   ansible.builtin.debug:
@@ -148,13 +175,58 @@ gpus:
       description: Whether ECC is on; null for GPUs without ECC.
       type: bool
       sample: true
+pci_gpus:
+  description: NVIDIA GPUs on the PCI bus (vendor 0x10de, display class), whether or not a driver is loaded.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"pci_bus_id": "0000:00:04.0", "device_id": "0x27b8", "class": "0x030200"}]
+pci_nvswitches:
+  description: NVSwitch devices on the PCI bus (vendor 0x10de, class 0x0680xx).
+  returned: always
+  type: list
+  elements: dict
+  sample: []
+secure_boot:
+  description: Whether UEFI Secure Boot is on; false on hosts booted without UEFI, null when unreadable.
+  returned: always
+  type: bool
+  sample: false
+kernel_module_version:
+  description: Version of the loaded C(nvidia) kernel module; null when it is not loaded.
+  returned: always
+  type: str
+  sample: "550.90.07"
+running_kernel:
+  description: Release of the running kernel.
+  returned: always
+  type: str
+  sample: 6.1.0-28-cloud-amd64
+installed_kernels:
+  description: Releases of the kernels in O(boot_path), oldest first.
+  returned: always
+  type: list
+  elements: str
+  sample: [6.1.0-28-cloud-amd64, 6.1.0-30-cloud-amd64]
+newest_kernel:
+  description: Newest installed kernel release; null when O(boot_path) has none.
+  returned: always
+  type: str
+  sample: 6.1.0-30-cloud-amd64
+expected_gpu:
+  description:
+    - Catalog facts of O(expected_accelerator_type); null when the option is not set or the type is not in the catalog.
+  returned: always
+  type: dict
+  sample: {"accelerator_type": "nvidia-l4", "product_name": "NVIDIA L4", "memory_total_mib": 23034,
+           "compute_capability": "8.9"}
 ansible_facts:
   description: Facts set by the module.
   returned: always
   type: dict
   contains:
     nvidia_gpu:
-      description: The same keys as the return values (state, msg, count, driver_version, gpus).
+      description: The same keys as the other return values.
       type: dict
 """
 
@@ -163,12 +235,17 @@ import os  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+from ansible_collections.mlinfra.platform.plugins.module_utils import gpu_catalog  # noqa: E402
 from ansible_collections.mlinfra.platform.plugins.module_utils.nvidia_smi import (  # noqa: E402
     QUERY_FIELDS,
+    SECURE_BOOT_EFIVAR,
     NvidiaSmiParseError,
     UnsupportedFieldError,
     interpret,
+    kernel_release_key,
     not_installed,
+    parse_secure_boot,
+    pci_function_kind,
     query_command,
     without_field,
 )
@@ -221,10 +298,95 @@ def query_gpus(module: AnsibleModule, binary: str) -> dict:
             )
 
 
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="ascii", errors="replace") as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
+
+
+def scan_pci(sysfs_path: str) -> tuple[list[dict], list[dict]]:
+    """Return the NVIDIA GPUs and NVSwitches listed under ``<sysfs>/bus/pci/devices``."""
+    devices_dir = os.path.join(sysfs_path, "bus", "pci", "devices")
+    gpus, nvswitches = [], []
+    try:
+        names = sorted(os.listdir(devices_dir))
+    except OSError:
+        return gpus, nvswitches
+    for name in names:
+        vendor = _read_text(os.path.join(devices_dir, name, "vendor")) or ""
+        pci_class = _read_text(os.path.join(devices_dir, name, "class")) or ""
+        kind = pci_function_kind(vendor, pci_class)
+        if kind is None:
+            continue
+        device = {
+            "pci_bus_id": name,
+            "device_id": _read_text(os.path.join(devices_dir, name, "device")),
+            "class": pci_class,
+        }
+        (gpus if kind == "gpu" else nvswitches).append(device)
+    return gpus, nvswitches
+
+
+def read_secure_boot(sysfs_path: str) -> bool | None:
+    """Read the Secure Boot state from efivarfs; False when the host did not boot through UEFI."""
+    efi_dir = os.path.join(sysfs_path, "firmware", "efi")
+    if not os.path.isdir(efi_dir):
+        return False
+    try:
+        with open(os.path.join(efi_dir, "efivars", SECURE_BOOT_EFIVAR), "rb") as handle:
+            return parse_secure_boot(handle.read())
+    except OSError:
+        return None
+
+
+def list_kernels(boot_path: str) -> list[str]:
+    """Return the releases of the kernels in ``boot_path``, oldest first."""
+    try:
+        names = os.listdir(boot_path)
+    except OSError:
+        return []
+    releases = [name.removeprefix("vmlinuz-") for name in names if name.startswith("vmlinuz-")]
+    return sorted(releases, key=kernel_release_key)
+
+
+def expected_gpu(accelerator_type: str | None) -> dict | None:
+    model = gpu_catalog.gpu_model(accelerator_type)
+    if model is None:
+        return None
+    return {
+        "accelerator_type": model.accelerator_type,
+        "product_name": model.product_name,
+        "memory_total_mib": model.memory_total_mib,
+        "compute_capability": model.compute_capability,
+    }
+
+
+def probe_host(module: AnsibleModule) -> dict:
+    """Read the host facts that decide how a driver can be installed."""
+    sysfs_path = module.params["sysfs_path"]
+    pci_gpus, pci_nvswitches = scan_pci(sysfs_path)
+    kernels = list_kernels(module.params["boot_path"])
+    return {
+        "pci_gpus": pci_gpus,
+        "pci_nvswitches": pci_nvswitches,
+        "secure_boot": read_secure_boot(sysfs_path),
+        "kernel_module_version": _read_text(os.path.join(sysfs_path, "module", "nvidia", "version")),
+        "running_kernel": os.uname().release,
+        "installed_kernels": kernels,
+        "newest_kernel": kernels[-1] if kernels else None,
+        "expected_gpu": expected_gpu(module.params["expected_accelerator_type"]),
+    }
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "nvidia_smi_path": {"type": "path"},
+            "sysfs_path": {"type": "path", "default": "/sys"},
+            "boot_path": {"type": "path", "default": "/boot"},
+            "expected_accelerator_type": {"type": "str"},
             "timeout": {"type": "int", "default": 60},
         },
         supports_check_mode=True,
@@ -234,6 +396,7 @@ def main() -> None:
 
     binary, searched = find_nvidia_smi(module)
     facts = not_installed(searched) if binary is None else query_gpus(module, binary)
+    facts.update(probe_host(module))
 
     module.exit_json(changed=False, ansible_facts={"nvidia_gpu": facts}, **facts)
 

@@ -175,3 +175,87 @@ def test_module_in_check_mode_playbook(tmp_path):
 
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "ok=2" in completed.stdout
+
+
+def make_sysfs(root: Path, devices: dict[str, tuple[str, str]], secure_boot: bytes | None, module_version: str | None):
+    """Build a sysfs tree with PCI functions (bus id: vendor, class), an efivar and the nvidia module."""
+    for bus_id, (vendor, pci_class) in devices.items():
+        device = root / "bus" / "pci" / "devices" / bus_id
+        device.mkdir(parents=True)
+        (device / "vendor").write_text(vendor + "\n")
+        (device / "class").write_text(pci_class + "\n")
+        (device / "device").write_text("0x2330\n")
+    if secure_boot is not None:
+        efivars = root / "firmware" / "efi" / "efivars"
+        efivars.mkdir(parents=True)
+        (efivars / "SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c").write_bytes(secure_boot)
+    if module_version is not None:
+        (root / "module" / "nvidia").mkdir(parents=True)
+        (root / "module" / "nvidia" / "version").write_text(module_version + "\n")
+
+
+def test_module_host_probes(tmp_path):
+    sysfs = tmp_path / "sys"
+    devices = {
+        "0000:00:00.0": ("0x8086", "0x060000"),
+        "0000:04:00.0": ("0x10de", "0x030200"),
+        "0000:05:00.0": ("0x10de", "0x030200"),
+        "0000:06:00.0": ("0x10de", "0x068000"),
+    }
+    make_sysfs(sysfs, devices, b"\x06\x00\x00\x00\x01", "550.90.07")
+    boot = tmp_path / "boot"
+    boot.mkdir()
+    for name in ("vmlinuz-6.1.0-9-cloud-amd64", "vmlinuz-6.1.0-28-cloud-amd64", "config-6.1.0-28-cloud-amd64"):
+        (boot / name).write_text("")
+
+    result = run_module(
+        tmp_path,
+        {
+            "nvidia_smi_path": str(tmp_path / "absent"),
+            "sysfs_path": str(sysfs),
+            "boot_path": str(boot),
+            "expected_accelerator_type": "nvidia-tesla-v100",
+        },
+    )
+
+    assert [device["pci_bus_id"] for device in result["pci_gpus"]] == ["0000:04:00.0", "0000:05:00.0"]
+    assert [device["pci_bus_id"] for device in result["pci_nvswitches"]] == ["0000:06:00.0"]
+    assert result["pci_gpus"][0]["class"] == "0x030200"
+    assert result["secure_boot"] is True
+    assert result["kernel_module_version"] == "550.90.07"
+    assert result["installed_kernels"] == ["6.1.0-9-cloud-amd64", "6.1.0-28-cloud-amd64"]
+    assert result["newest_kernel"] == "6.1.0-28-cloud-amd64"
+    assert result["expected_gpu"]["compute_capability"] == "7.0"
+    assert result["expected_gpu"]["product_name"] == "Tesla V100-SXM2-16GB"
+    assert result["ansible_facts"]["nvidia_gpu"]["pci_nvswitches"] == result["pci_nvswitches"]
+
+
+def test_module_probes_without_uefi(tmp_path):
+    sysfs = tmp_path / "sys"
+    make_sysfs(sysfs, {}, None, None)
+
+    result = run_module(
+        tmp_path,
+        {
+            "nvidia_smi_path": str(tmp_path / "absent"),
+            "sysfs_path": str(sysfs),
+            "boot_path": str(tmp_path / "no-boot"),
+            "expected_accelerator_type": "nvidia-b999",
+        },
+    )
+
+    assert result["pci_gpus"] == []
+    assert result["secure_boot"] is False
+    assert result["kernel_module_version"] is None
+    assert result["installed_kernels"] == []
+    assert result["newest_kernel"] is None
+    assert result["expected_gpu"] is None
+
+
+def test_module_unreadable_efivar_is_null(tmp_path):
+    sysfs = tmp_path / "sys"
+    (sysfs / "firmware" / "efi").mkdir(parents=True)
+
+    result = run_module(tmp_path, {"nvidia_smi_path": str(tmp_path / "absent"), "sysfs_path": str(sysfs)})
+
+    assert result["secure_boot"] is None

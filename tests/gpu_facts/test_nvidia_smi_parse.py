@@ -186,3 +186,37 @@ def test_unknown_exit_code_raises():
 
     assert "exit code 4" in str(error.value)
     assert "Insufficient Permissions" in error.value.line
+
+
+@pytest.mark.parametrize(
+    ("vendor", "pci_class", "kind"),
+    [
+        ("0x10de\n", "0x030200\n", "gpu"),
+        ("0x10de", "0x030000", "gpu"),
+        ("0x10DE", "0x068000", "nvswitch"),
+        ("0x10de", "0x040300", None),
+        ("0x8086", "0x030000", None),
+    ],
+)
+def test_pci_function_kind(vendor, pci_class, kind):
+    assert nvidia_smi.pci_function_kind(vendor, pci_class) == kind
+
+
+@pytest.mark.parametrize(
+    ("content", "state"),
+    [
+        (b"\x06\x00\x00\x00\x01", True),
+        (b"\x06\x00\x00\x00\x00", False),
+        (b"\x06\x00", None),
+    ],
+)
+def test_parse_secure_boot(content, state):
+    assert nvidia_smi.parse_secure_boot(content) is state
+
+
+def test_kernel_release_order():
+    releases = ["6.1.0-28-cloud-amd64", "6.1.0-9-cloud-amd64", "6.10.0-1-cloud-amd64", "6.1.0-30-cloud-amd64"]
+
+    ordered = sorted(releases, key=nvidia_smi.kernel_release_key)
+
+    assert ordered == ["6.1.0-9-cloud-amd64", "6.1.0-28-cloud-amd64", "6.1.0-30-cloud-amd64", "6.10.0-1-cloud-amd64"]
