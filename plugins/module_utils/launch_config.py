@@ -58,11 +58,13 @@ REPOSITORY_COMPONENT_RE = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$")
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 REGISTRY_HOST_RE = re.compile(r"^(?:localhost|[A-Za-z0-9.-]*[.:][A-Za-z0-9.:-]*|\[[0-9a-fA-F:]+\](?::[0-9]+)?)$")
 SECRET_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+# Characters that break docker's --mount syntax (, and :) or systemd's unit parsing.
+UNSAFE_PATH_CHARACTERS = (",", ":", '"', "'", "\\", "%", "$", "\n", "\t", "\0")
 
 # Environment names that look like credentials. Their values would land in
 # the environment file and in `docker inspect`, so they belong under secrets.
 SENSITIVE_ENV_NAME_RE = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL)", re.IGNORECASE)
-# Variables the platform sets from the admitted GPUs; a config must not override them.
+# Variables the platform sets from the admitted GPUs, so a config must not override them.
 RESERVED_ENV_NAMES = frozenset({"NVIDIA_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES"})
 
 SIGNALS = frozenset(
@@ -83,7 +85,7 @@ SIGNALS = frozenset(
 # Docker's own default for /dev/shm.
 DEFAULT_SHM_SIZE_MIB = 64
 DEFAULT_STOP_TIMEOUT_SECONDS = 30
-# docker stop and systemd both accept any value; an hour is far beyond a checkpoint write.
+# docker stop and systemd accept any value, but an hour is far beyond any checkpoint write we plan for.
 MAX_STOP_TIMEOUT_SECONDS = 3600
 DEFAULT_RESTART = {"policy": "on-failure", "delay_seconds": 5, "max_delay_seconds": 60, "max_restarts": 5}
 DEFAULT_HEALTH_CHECK = {
@@ -108,7 +110,7 @@ class ConfigError:
 
 
 class LaunchConfigRejected(Exception):
-    """A launch config failed validation or admission; ``errors`` lists every reason."""
+    """Rejection of a launch config by validation or admission, with every reason in ``errors``."""
 
     def __init__(self, errors: list[ConfigError]):
         self.errors = list(errors)
@@ -116,7 +118,7 @@ class LaunchConfigRejected(Exception):
 
 
 def parse_size_mib(value: Any) -> int | None:
-    """Parse a size such as ``512MiB`` or ``16GiB`` into whole MiB; None when invalid."""
+    """Parse a size such as ``512MiB`` or ``16GiB`` into whole MiB, or return None when it is invalid."""
     if not isinstance(value, str):
         return None
     match = SIZE_RE.match(value.strip())
@@ -137,7 +139,7 @@ def format_size_mib(mib: int) -> str:
 
 
 def split_image_reference(image: str) -> dict[str, str] | None:
-    """Split ``registry/repo[:tag][@sha256:hex]`` into its parts; None when malformed.
+    """Split ``registry/repo[:tag][@sha256:hex]`` into its parts, or return None when it is malformed.
 
     The first path component is a registry only when it contains a dot or a
     colon or is ``localhost``, which is the rule docker and podman apply too.
@@ -198,6 +200,7 @@ class _Validator:
         self.allow_image_tags = allow_image_tags
         self.errors: list[ConfigError] = []
         self.warnings: list[str] = []
+        self.ports_invalid = False
         name = config.get("name")
         self.workload = name if isinstance(name, str) and NAME_RE.match(name) else "<invalid name>"
 
@@ -241,12 +244,18 @@ class _Validator:
         if not isinstance(value, str) or not value.startswith("/"):
             self.error(field, f"invalid path {value!r}, expected an absolute path", "write a path that starts with /")
             return None
-        if any(char in value for char in ",:\n\0\"'\\%$") or "/../" in value + "/" or value.endswith("/.."):
+        forbidden = [char for char in UNSAFE_PATH_CHARACTERS if char in value]
+        if forbidden:
+            shown = ", ".join(repr(char) for char in forbidden)
             self.error(
                 field,
-                f"invalid path {value!r}: it contains '..' or one of , : \" ' \\ % $ or a line break",
-                "choose a plain path, because these characters break the mount syntax or the unit file",
+                f"invalid path {value!r}: it contains {shown}",
+                "choose a path without , : \" ' \\ % $ or control characters, "
+                "which break the mount syntax or the unit file",
             )
+            return None
+        if ".." in value.split("/"):
+            self.error(field, f"invalid path {value!r}: it contains '..'", "write the path without '..' components")
             return None
         return value.rstrip("/") or "/"
 
@@ -269,6 +278,10 @@ class _Validator:
         normalized["command"] = (
             self.string_list("command", config["command"]) if config.get("command") is not None else []
         )
+        if normalized["command"] and not normalized["command"][0].strip():
+            self.error(
+                "command", "the first element (the executable) is empty", "start command with the program to run"
+            )
         normalized["args"] = self.string_list("args", config["args"]) if config.get("args") is not None else []
         normalized["environment"] = self.environment(config.get("environment"))
         normalized["secrets"] = self.secrets(config.get("secrets"))
@@ -543,6 +556,7 @@ class _Validator:
             )
             return []
         ports = []
+        errors_before = len(self.errors)
         for index, entry in enumerate(value):
             field = f"ports[{index}]"
             if not isinstance(entry, dict):
@@ -569,6 +583,7 @@ class _Validator:
                 ports.append(
                     {"container_port": container_port, "host_port": host_port, "host_ip": host_ip, "protocol": protocol}
                 )
+        self.ports_invalid = len(self.errors) > errors_before
         seen = set()
         for port in ports:
             key = (port["host_port"], port["protocol"])
@@ -625,7 +640,10 @@ class _Validator:
 
         if check_type in ("http", "tcp"):
             port = self.integer("health_check.port", value.get("port"), 1, 65535)
-            if port is not None:
+            if port is not None and self.ports_invalid:
+                # The ports list already has an error; a second one about it would only repeat it.
+                check["port"] = port
+            elif port is not None:
                 published = [p for p in ports if p["container_port"] == port and p["protocol"] == "tcp"]
                 if not published:
                     self.error(

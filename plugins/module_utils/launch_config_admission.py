@@ -27,11 +27,11 @@ from ansible_collections.mlinfra.platform.plugins.module_utils.launch_config imp
 
 @dataclass(frozen=True)
 class HostResources:
-    """What a host offers to workloads, as read by the caller."""
+    """Resources a host offers to workloads, as the caller read them."""
 
     # GPU dicts in the shape nvidia_gpu_facts returns: index, uuid, name, memory_total_mib, ...
     gpus: tuple[dict, ...] = ()
-    # nvidia_gpu_facts' state; anything but "ok" means the GPU list cannot be trusted.
+    # nvidia_gpu_facts' state. Anything but "ok" means the GPU list cannot be trusted.
     gpu_state: str = "ok"
     memory_mib: int = 0
     cpu_count: int = 0
@@ -95,7 +95,7 @@ def admit(
     records: dict[str, dict],
     path_exists: Callable[[str], bool] | None = None,
 ) -> dict:
-    """Admit a validated config on a host; return its allocation or raise LaunchConfigRejected.
+    """Admit a validated config on a host and return its allocation, or raise LaunchConfigRejected.
 
     ``records`` maps workload names to the records already admitted on the
     host, the config's own earlier record included (it is ignored for
