@@ -7,6 +7,6 @@ from pathlib import Path
 # own collection (.collections links it in under ansible_collections/).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / ".collections"))
 
-from lab.cli import main  # noqa: E402 - needs the path above
+from lab.cli import main
 
 sys.exit(main())
