@@ -10,6 +10,7 @@ plugin share one table. Run this script after changing gpu_catalog.py;
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -23,9 +24,7 @@ def load_catalog():
     collections_path = str(REPO_ROOT / ".collections")
     if collections_path not in sys.path:
         sys.path.insert(0, collections_path)
-    from ansible_collections.mlinfra.platform.plugins.module_utils import gpu_catalog
-
-    return gpu_catalog
+    return importlib.import_module("ansible_collections.mlinfra.platform.plugins.module_utils.gpu_catalog")
 
 
 def render(catalog) -> str:
@@ -52,7 +51,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.check:
         if current != expected:
-            print(f"{relative_path} is out of date with gpu_catalog.py. Run: python3 terraform/scripts/gpu_catalog_tf.py")
+            print(
+                f"{relative_path} is out of date with plugins/module_utils/gpu_catalog.py. Fix: run "
+                ".venv/bin/python terraform/scripts/gpu_catalog_tf.py"
+            )
             return 1
         return 0
 

@@ -97,7 +97,7 @@ resource "google_compute_firewall" "between_gpu_hosts" {
   project     = var.project_id
   name        = "${local.network_name}-allow-between-gpu-hosts"
   network     = google_compute_network.this.id
-  description = "Traffic between GPU hosts, for multi-node training."
+  description = "Traffic between GPU hosts, for multi-node training. SSH is left out: it comes only through IAP."
   direction   = "INGRESS"
   priority    = 1000
 
@@ -106,6 +106,7 @@ resource "google_compute_firewall" "between_gpu_hosts" {
 
   allow {
     protocol = "tcp"
+    ports    = ["1-21", "23-65535"]
   }
 
   allow {

@@ -57,7 +57,7 @@ variable "gpu_host_service_accounts" {
 }
 
 variable "allow_traffic_between_gpu_hosts" {
-  description = "Allow TCP, UDP and ICMP between GPU hosts, which multi-node training (NCCL) and health checks between hosts need."
+  description = "Allow TCP (except SSH), UDP and ICMP between GPU hosts, which multi-node training (NCCL) and health checks between hosts need."
   type        = bool
   default     = true
 }
