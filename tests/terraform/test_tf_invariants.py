@@ -422,6 +422,94 @@ def test_vms_keyed_by_for_each(tf_repo: TerraformRepo):
     assert not problems, report(problems)
 
 
+def failed_validations(module: ModuleInstance, variable: str) -> list:
+    return [
+        check
+        for check in module.check_validations()
+        if check.address.endswith(f"var.{variable}") and check.passed is False
+    ]
+
+
+def test_gpu_pool_reservation_option(tf_repo: TerraformRepo):
+    specific = gpu_pool_instance(tf_repo, reservation={"type": "SPECIFIC_RESERVATION", "names": ["a100-block"]})
+    assert single_vm(specific)["reservation_affinity"] == [
+        {
+            "type": "SPECIFIC_RESERVATION",
+            "specific_reservation": [{"key": "compute.googleapis.com/reservation-name", "values": ["a100-block"]}],
+        }
+    ]
+    assert not failed_validations(specific, "reservation")
+
+    assert single_vm(gpu_pool_instance(tf_repo, reservation={"type": "NO_RESERVATION"}))["reservation_affinity"] == [
+        {"type": "NO_RESERVATION", "specific_reservation": []}
+    ]
+    assert single_vm(gpu_pool_instance(tf_repo))["reservation_affinity"] == []
+
+    nameless = gpu_pool_instance(tf_repo, reservation={"type": "SPECIFIC_RESERVATION"})
+    assert failed_validations(nameless, "reservation"), "a specific reservation without names must be rejected"
+    unknown_type = gpu_pool_instance(tf_repo, reservation={"type": "SOME_RESERVATION"})
+    assert failed_validations(unknown_type, "reservation"), "an unknown reservation type must be rejected"
+
+
+def test_gpu_pool_compact_placement_option(tf_repo: TerraformRepo):
+    placed = gpu_pool_instance(tf_repo, compact_placement=True, instance_count=2)
+    policies = placed.render_resource("google_compute_resource_policy", "compact_placement")
+    assert len(policies) == 1
+    assert policies[0].values["group_placement_policy"] == [{"collocation": "COLLOCATED"}]
+    assert policies[0].values["region"] == "us-central1"
+    # The policy ID is known only after apply, but every VM must refer to it.
+    for vm in placed.render_resource("google_compute_instance", "this"):
+        assert len(vm.values["resource_policies"]) == 1, vm.address
+
+    unplaced = gpu_pool_instance(tf_repo)
+    assert unplaced.render_resource("google_compute_resource_policy", "compact_placement") == []
+    assert single_vm(unplaced)["resource_policies"] == []
+
+
+def test_gpu_pool_instance_suffixes(tf_repo: TerraformRepo):
+    default = gpu_pool_instance(tf_repo, instance_count=3)
+    names = [vm.values["name"] for vm in default.render_resource("google_compute_instance", "this")]
+    assert names == ["test-pool-0", "test-pool-1", "test-pool-2"]
+
+    # Retiring VM 1 keeps the names (and the state addresses) of 0 and 2.
+    retired = gpu_pool_instance(tf_repo, instance_count=2, instance_suffixes=["0", "2"])
+    vms = retired.render_resource("google_compute_instance", "this")
+    assert [vm.key for vm in vms] == ["0", "2"]
+    assert [vm.values["name"] for vm in vms] == ["test-pool-0", "test-pool-2"]
+    assert not failed_validations(retired, "instance_suffixes")
+
+    mismatched = gpu_pool_instance(tf_repo, instance_count=3, instance_suffixes=["0", "2"])
+    assert failed_validations(mismatched, "instance_suffixes"), "suffixes must match instance_count"
+    duplicated = gpu_pool_instance(tf_repo, instance_count=2, instance_suffixes=["0", "0"])
+    assert failed_validations(duplicated, "instance_suffixes"), "duplicate suffixes must be rejected"
+
+
+def test_gpu_pool_rejects_wrong_gpu_shapes(tf_repo: TerraformRepo):
+    cases = {
+        "no GPU": {"machine_type": "n1-standard-8"},
+        "accelerator on a built-in GPU type": {
+            "machine_type": "g2-standard-8",
+            "zone": "us-central1-b",
+            "accelerator": {"type": "nvidia-tesla-t4", "count": 1},
+        },
+        "accelerator on n2": {"machine_type": "n2-standard-8", "accelerator": {"type": "nvidia-tesla-t4", "count": 1}},
+        "built-in GPU type missing from the catalog": {"machine_type": "a2-highgpu-3g"},
+        "GPU not offered in the zone": {"machine_type": "g2-standard-8", "zone": "us-central1-f"},
+    }
+    for case, overrides in cases.items():
+        module = gpu_pool_instance(tf_repo, **overrides)
+        failed = [check for check in module.check_preconditions() if check.passed is False]
+        assert failed, f"{GPU_POOL_MAIN}: no precondition rejects the case {case!r}"
+
+    for accelerator in (
+        {"type": "nvidia-tesla-t4", "count": 0},
+        {"type": "nvidia-tesla-t4", "count": 8},
+        {"type": "nvidia-l4", "count": 1},
+    ):
+        module = gpu_pool_instance(tf_repo, machine_type="n1-standard-8", accelerator=accelerator)
+        assert failed_validations(module, "accelerator"), f"accelerator {accelerator} must be rejected"
+
+
 # --- Environments and state ---------------------------------------------------------
 
 

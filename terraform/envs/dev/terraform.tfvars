@@ -12,6 +12,11 @@ subnets = {
   }
 }
 
+# Who may impersonate inventory-reader@mlinfra-dev.iam.gserviceaccount.com,
+# which the inventory plugin uses. Add the operators' group, for example
+# "group:ml-platform@example.com", once it exists.
+inventory_reader_impersonators = []
+
 # The Debian NVIDIA driver is built by DKMS on the VM and signed with a local
 # key that Secure Boot does not trust, so Secure Boot stays off.
 secure_boot = false

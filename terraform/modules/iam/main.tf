@@ -28,7 +28,7 @@ resource "google_project_iam_member" "workload" {
 
   project = var.project_id
   role    = each.value
-  member  = google_service_account.workload.member
+  member  = "serviceAccount:${google_service_account.workload.email}"
 }
 
 resource "google_service_account" "inventory_reader" {
@@ -43,7 +43,7 @@ resource "google_project_iam_member" "inventory_reader" {
 
   project = var.project_id
   role    = each.value
-  member  = google_service_account.inventory_reader.member
+  member  = "serviceAccount:${google_service_account.inventory_reader.email}"
 }
 
 # The inventory plugin authenticates by impersonation, so the reader needs no

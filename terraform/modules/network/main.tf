@@ -59,7 +59,7 @@ resource "google_compute_router_nat" "this" {
   dynamic "subnetwork" {
     for_each = { for name, subnet in google_compute_subnetwork.this : name => subnet if subnet.region == each.key }
     content {
-      name                    = subnetwork.value.id
+      name                    = subnetwork.value.self_link
       source_ip_ranges_to_nat = ["ALL_IP_RANGES"]
     }
   }
