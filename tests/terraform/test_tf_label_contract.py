@@ -34,9 +34,9 @@ LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
 # Label references in inventory configs: filters (labels.pool = x), hostnames
 # (labels.pool) and Jinja in compose, groups and keyed_groups (gce_labels['pool']).
 LABEL_REFERENCE_RES = (
-    re.compile(r"\blabels\.([A-Za-z0-9_-]+)"),
-    re.compile(r"\blabels\[\s*['\"]([^'\"]+)['\"]\s*\]"),
-    re.compile(r"\blabels\.get\(\s*['\"]([^'\"]+)['\"]"),
+    re.compile(r"(?<![A-Za-z0-9])(?:gce_)?labels\.(?!get\()([A-Za-z0-9_-]+)"),
+    re.compile(r"(?<![A-Za-z0-9])(?:gce_)?labels\[\s*['\"]([^'\"]+)['\"]\s*\]"),
+    re.compile(r"(?<![A-Za-z0-9])(?:gce_)?labels\.get\(\s*['\"]([^'\"]+)['\"]"),
 )
 LABEL_FILTER_RE = re.compile(r"\blabels\.([A-Za-z0-9_-]+)\s*(?:=|:|eq)\s*\"?([A-Za-z0-9_-]+)\"?")
 

@@ -309,6 +309,16 @@ MUTATIONS = [
         "inventories/dev/mutation.gcp_fleet.yml",
     ),
     Mutation(
+        "inventory config groups by an unwritten label",
+        "inventories/prod/mutation.gcp_fleet.yml",
+        None,
+        "---\nplugin: mlinfra.platform.gcp_fleet\nenvironment: prod\nprojects:\n  - mlinfra-prod\n"
+        "keyed_groups:\n  - key: gce_labels['team']\n    prefix: team\n"
+        "groups:\n  big: gce_labels.get('size') == 'big'\n",
+        test_tf_label_contract.test_inventory_config_matches_tfvars,
+        "inventories/prod/mutation.gcp_fleet.yml",
+    ),
+    Mutation(
         "README table out of date",
         "terraform/modules/gpu_pool/variables.tf",
         'description = "Number of VMs in the pool."',
