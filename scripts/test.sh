@@ -9,6 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
+# Terraform's update check would look up HashiCorp's servers; tests stay local.
+export CHECKPOINT_DISABLE=1
 
 lint_only=false
 pytest_args=()
