@@ -289,7 +289,11 @@ class _Validator:
         normalized["cpus"] = self.cpus(config.get("cpus"))
         normalized["memory_mib"] = self.size("memory", config.get("memory"), required=True)
         shm = config.get("shm_size")
-        normalized["shm_size_mib"] = DEFAULT_SHM_SIZE_MIB if shm is None else self.size("shm_size", shm, required=True)
+        if shm is None:
+            # Docker's default, shrunk for a workload whose whole memory limit is smaller.
+            normalized["shm_size_mib"] = min(DEFAULT_SHM_SIZE_MIB, normalized["memory_mib"] or DEFAULT_SHM_SIZE_MIB)
+        else:
+            normalized["shm_size_mib"] = self.size("shm_size", shm, required=True)
         normalized["mounts"] = self.mounts(config.get("mounts"))
         normalized["ports"] = self.ports(config.get("ports"), normalized["role"])
         normalized["health_check"] = self.health_check(config.get("health_check"), normalized["ports"])
@@ -627,6 +631,9 @@ class _Validator:
         for key, default in DEFAULT_HEALTH_CHECK.items():
             minimum = 0 if key == "start_period_seconds" else 1
             check[key] = self.integer(f"health_check.{key}", value.get(key, default), minimum, 3600)
+        if "timeout_seconds" not in value and check["interval_seconds"]:
+            # The default timeout shrinks with a short interval, so that a timeout never outlasts its interval.
+            check["timeout_seconds"] = min(DEFAULT_HEALTH_CHECK["timeout_seconds"], check["interval_seconds"])
         if (
             check["timeout_seconds"]
             and check["interval_seconds"]
@@ -654,6 +661,7 @@ class _Validator:
                 else:
                     check["port"] = port
                     check["host_port"] = published[0]["host_port"]
+                    check["host_ip"] = published[0]["host_ip"]
         if check_type == "http":
             path = value.get("path", "/")
             if not isinstance(path, str) or not re.match(r"^/[A-Za-z0-9._~/?=&%-]*$", path):

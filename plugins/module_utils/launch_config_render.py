@@ -21,6 +21,9 @@ Choices every rendered unit makes, and why:
   the role's slice with ``--cgroup-parent``, and carries its own memory and CPU
   limits. Podman's ``--cgroups=split`` keeps the container inside the unit's
   own cgroup, which is in the slice already.
+* The workload's output reaches the journal once, through the attached
+  client, under the unit and its log tag (``journalctl -t <log_tag>``).
+  ``docker logs`` therefore shows nothing.
 * Restarts back off exponentially, and the start limit is computed so that
   ``max_restarts`` quick failures always fall inside StartLimitIntervalSec,
   which is what really stops a crash loop (see start_limit()).
@@ -188,8 +191,9 @@ def _run_arguments(config: dict, allocation: dict, options: RenderOptions) -> li
         f"--label=dev.mlinfra.workload={name}",
         f"--label=dev.mlinfra.role={config['role']}",
         f"--label=dev.mlinfra.gpus={gpu_visible_devices(allocation)}",
-        "--log-opt=max-size=50m",
-        "--log-opt=max-file=3",
+        # The attached client streams the container's output into the unit's journal
+        # under SyslogIdentifier=<log_tag>. A log driver would store a second copy.
+        "--log-driver=none",
     ]
     if config["init"]:
         words.append("--init")

@@ -293,6 +293,13 @@ restart_required:
   returned: always
   type: bool
   sample: true
+unit_state:
+  description:
+    - State of the unit before any restart, from C(systemctl show). Values are empty where systemd is not running.
+    - C(n_restarts) counts the automatic restarts since the last start that an operator or Ansible requested.
+  returned: when state is present
+  type: dict
+  sample: {load_state: loaded, active_state: failed, sub_state: failed, result: exit-code, n_restarts: 5}
 pulled:
   description: True when the module pulled the image because it was missing.
   returned: when state is present
@@ -463,6 +470,27 @@ def ensure_image(module: AnsibleModule, runtime_binary: str, runtime: str, image
     return True
 
 
+UNIT_STATE_PROPERTIES = ("LoadState", "ActiveState", "SubState", "Result", "NRestarts")
+
+
+def read_unit_state(module: AnsibleModule, unit: str) -> dict:
+    """Read the unit's state from systemd; every value is empty where systemd is not running."""
+    state = {"load_state": "", "active_state": "", "sub_state": "", "result": "", "n_restarts": 0}
+    systemctl = module.get_bin_path("systemctl")
+    if not systemctl or not os.path.isdir("/run/systemd/system"):
+        return state
+    rc, stdout, _ = module.run_command([systemctl, "show", "--property=" + ",".join(UNIT_STATE_PROPERTIES), unit])
+    if rc != 0:
+        return state
+    values = dict(line.split("=", 1) for line in stdout.splitlines() if "=" in line)
+    state["load_state"] = values.get("LoadState", "")
+    state["active_state"] = values.get("ActiveState", "")
+    state["sub_state"] = values.get("SubState", "")
+    state["result"] = values.get("Result", "")
+    state["n_restarts"] = int(values["NRestarts"]) if values.get("NRestarts", "").isdigit() else 0
+    return state
+
+
 def file_diff(path: str, before: str | None, after: str | None) -> dict:
     return {
         "before_header": path if before is not None else "/dev/null",
@@ -549,6 +577,7 @@ def present(module: AnsibleModule) -> None:
         "unit_path": unit_path,
         "env_file": env_path,
         "record_path": own_record_path,
+        "unit_state": read_unit_state(module, unit_name(name)),
     }
     if module._diff:
         # The environment file holds no secret values (secrets are mounted files), so its diff may be shown.
