@@ -143,6 +143,27 @@ def test_inventory_hostvars_carry_gpu_facts(lab_run):
     assert hostvars["ansible_connection"] == "community.docker.docker"
 
 
+def test_wrong_environment_refused_before_any_change(lab_run):
+    assert lab_run.returncode == 0
+    result = subprocess.run(
+        [str(VENV_BIN / "ansible-playbook"), "site.yml", "-i", "inventories/lab", "-e", "mlinfra_environment=prod"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, ANSIBLE_FORCE_COLOR="0"),
+        check=False,
+    )
+
+    assert result.returncode != 0
+    assert "Refusing to run: lab-train-a100-0 has env label 'lab'" in result.stdout
+    recaps = [line for line in result.stdout.splitlines() if " : ok=" in line]
+    assert len(recaps) == 3
+    for line in recaps:
+        assert "changed=0" in line, line
+    # Only the preflight play ran: no task of a later layer appears.
+    assert "GPU host layer" not in result.stdout
+
+
 def test_lab_down_removes_everything(lab_run):
     assert lab_run.returncode == 0
     result = lab("down")
