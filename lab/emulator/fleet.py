@@ -2,7 +2,7 @@
 
 Resources are stored in the JSON form of the Compute v1 REST API, so that the
 server returns them without conversion. Every public method takes the store's
-lock, because the HTTP server answers requests on several threads.
+lock, because the HTTP server handles requests on several threads.
 """
 
 from __future__ import annotations

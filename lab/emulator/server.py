@@ -1,9 +1,9 @@
 """HTTP server of the Compute API emulator and the ComputeEmulator controller.
 
-The server speaks the Compute v1 REST API under ``/compute/v1`` for the
-methods the inventory plugin and the lab use, and an admin API under
-``/_emulator/`` that tests and lab drills call to load fleets, inject faults
-and read the request log.
+The server implements the methods of the Compute v1 REST API that the
+inventory plugin and the lab use, under ``/compute/v1``. Tests and lab drills
+call its admin API under ``/_emulator/`` to load fleets, inject faults and
+read the request log.
 """
 
 from __future__ import annotations
@@ -387,7 +387,7 @@ class ComputeEmulator:
     # Admin API ---------------------------------------------------------------------
 
     def _admin(self, http_method: str, path: str, query: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
-        """Answer a request under /_emulator/."""
+        """Handle a request under /_emulator/."""
         document: Any = json.loads(body) if body.strip() else {}
         action = (http_method, path.removeprefix("/_emulator/").rstrip("/"))
         if action == ("GET", "health"):
@@ -395,8 +395,8 @@ class ComputeEmulator:
         if action == ("GET", "requests"):
             entries = self.requests(query.get("operation"), query.get("project"))
             limit = int(query["limit"]) if query.get("limit") else len(entries)
-            shown = entries[len(entries) - limit :] if limit else []
-            return 200, {"count": len(entries), "total": self._request_total, "requests": shown}
+            recent = entries[len(entries) - limit :] if limit else []
+            return 200, {"count": len(entries), "total": self._request_total, "requests": recent}
         if action == ("DELETE", "requests"):
             self.clear_requests()
             return 200, {"count": 0}

@@ -266,9 +266,9 @@ PUBLIC_ENDPOINT = "https://compute.googleapis.com"
 USER_AGENT = "mlinfra-gcp-fleet/1.0"
 CACHE_FORMAT = 1
 
-# A failed parse is kept this long, so that the `auto` inventory plugin, which
-# hands the same source to this plugin a second time in the same run, gets the
-# first error again instead of a second round of API requests and retries.
+# A failed parse is kept this long. The `auto` inventory plugin hands the same
+# source to this plugin a second time in the same run, and then gets the first
+# error again instead of a second round of API requests and retries.
 _FAILURE_MEMORY_S = 120.0
 _recent_failures: dict[str, tuple[int, float, AnsibleParserError]] = {}
 _recent_failures_lock = threading.Lock()
@@ -350,9 +350,9 @@ def _import_instances_client() -> tuple[Any, Any]:
     clients, which costs about 45 MB and 0.8 s (measured with
     google-cloud-compute 1.57 on a 2-core x86_64 machine). When the package is
     not imported yet, a module object for it is registered without running
-    that file, the two submodules are imported, and the registration is
-    removed again, so a later ``import google.cloud.compute_v1`` elsewhere in
-    the process still gets the complete package.
+    that file, and the two submodules are imported. The registration is then
+    removed, so a later ``import google.cloud.compute_v1`` elsewhere in the
+    process still gets the complete package.
     """
     package_name = "google.cloud.compute_v1"
     registered = False
@@ -371,7 +371,7 @@ def _import_instances_client() -> tuple[Any, Any]:
 
 
 class ProjectError(Exception):
-    """A project could not be listed; ``kind`` says why, for strict_permissions."""
+    """A project that could not be listed; ``kind`` names the cause, for strict_permissions."""
 
     def __init__(self, project: str, kind: str, message: str) -> None:
         super().__init__(message)
@@ -1017,8 +1017,8 @@ def _add_partial_success_parameter(client: Any, google: types.SimpleNamespace) -
     although the API accepts it, so an adapter adds it to the URL.
     """
     # NOTE: this reaches into the REST transport's private _session (an
-    # AuthorizedSession); without it the parameter is not sent, and an
-    # unreachable zone fails the listing instead of being reported.
+    # AuthorizedSession). Where it is missing, the parameter is not sent, so
+    # an unreachable zone fails the listing instead of being reported.
     session = getattr(client.transport, "_session", None)
     if isinstance(session, google.requests.Session):
         adapter = google.PartialSuccessAdapter()

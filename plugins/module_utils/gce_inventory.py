@@ -7,8 +7,8 @@ names, build the list filter, and compute retry delays. None of them does I/O,
 so unit tests call them directly.
 
 Instances arrive as raw protobuf ``Instance`` messages of google-cloud-compute
-(``compute_v1.Instance.pb(message)``), which are read field by field once;
-converting them to proto-plus objects or dicts first would cost more than the
+(``compute_v1.Instance.pb(message)``) and are read field by field, once.
+Converting them to proto-plus objects or dicts first would cost more than the
 listing itself on fleets of thousands of hosts.
 """
 
@@ -303,7 +303,7 @@ def validate_endpoint(url: str) -> str:
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Return the delay in seconds that a Retry-After header asks for, or None.
+    """Return the delay in seconds that a Retry-After header requests, or None.
 
     The header holds either a number of seconds or an HTTP date (RFC 9110).
     """
