@@ -55,8 +55,8 @@ def isolated_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """Return an environment that can reach no credentials and no metadata server.
 
     Application default credentials come from GOOGLE_APPLICATION_CREDENTIALS,
-    gcloud's config directory or the GCE metadata server; all three are
-    pointed at nothing, so a test can never reach 169.254.169.254.
+    gcloud's config directory or the GCE metadata server. All three point at
+    nothing here, so a test can never reach 169.254.169.254.
     """
     env = {key: value for key, value in os.environ.items() if not key.startswith(("GCP_", "GOOGLE_", "CLOUDSDK_"))}
     env.update(

@@ -118,12 +118,9 @@ def test_service_account_contents_checked(plugin):
         plugin._service_account_info()
 
 
-def api_error(cls, message, reason=None, status_reason=None):
+def api_error(cls, message, reason=None):
     errors = [{"reason": reason, "message": message}] if reason else []
-    details = (
-        [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": status_reason}] if status_reason else None
-    )
-    return cls(message, errors=errors, details=details)
+    return cls(message, errors=errors)
 
 
 @pytest.mark.parametrize(
@@ -168,13 +165,13 @@ def test_transport_errors():
     )
     assert timeout.kind == "timeout"
     assert "timed out after 2s, 3 attempt(s)" in timeout.message
-    refused = gcp_fleet._transport_error(
+    connection_refused = gcp_fleet._transport_error(
         "p-1", "http://127.0.0.1:9", settings, requests.exceptions.ConnectionError("refused"), attempts=1, google=google
     )
-    assert refused.kind == "unreachable"
+    assert connection_refused.kind == "unreachable"
     assert (
         "Cannot reach the Compute API at http://127.0.0.1:9 for project p-1 after 1 attempt(s): refused"
-        in refused.message
+        in connection_refused.message
     )
 
 
