@@ -176,6 +176,7 @@ def _run_arguments(config: dict, allocation: dict, options: RenderOptions) -> li
     if runtime == "docker":
         words.append(f"--cgroup-parent={options.cgroup_parent or default_cgroup_parent(config['role'])}")
     else:
+        # NOTE: tests check the podman unit with systemd-analyze verify only; it has not run a container yet.
         words += ["--replace", "--cgroups=split", "--sdnotify=conmon"]
 
     memory = config["memory_mib"]

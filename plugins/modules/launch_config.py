@@ -118,7 +118,7 @@ options:
       - How the container gets its GPUs. V(docker-gpus) passes C(--gpus device=<uuids>) (NVIDIA container
         toolkit), V(nvidia-runtime) selects C(--runtime=nvidia), V(cdi) passes C(--device nvidia.com/gpu=<uuid>).
       - V(environment) only sets C(NVIDIA_VISIBLE_DEVICES), for hosts without the toolkit such as the lab.
-        The container then sees no GPU device.
+        The container then has no GPU device.
     type: str
     choices: [docker-gpus, nvidia-runtime, cdi, environment]
     default: docker-gpus
@@ -275,13 +275,14 @@ role:
   type: str
   sample: inference
 health_check:
-  description: Normalized health check, with C(host_port) added for HTTP and TCP checks.
+  description: Normalized health check, with C(host_port) and C(host_ip) added for HTTP and TCP checks.
   returned: when state is present
   type: dict
   sample:
     type: http
     port: 8080
     host_port: 8080
+    host_ip: 127.0.0.1
     path: /health
     interval_seconds: 5
     timeout_seconds: 5
@@ -580,7 +581,7 @@ def present(module: AnsibleModule) -> None:
         "unit_state": read_unit_state(module, unit_name(name)),
     }
     if module._diff:
-        # The environment file holds no secret values (secrets are mounted files), so its diff may be shown.
+        # The environment file contains no secret values (secrets are mounted files), so its diff may be shown.
         result["diff"] = [file_diff(path, read_text(path), content) for path, content, _ in changed_files]
     if module.check_mode:
         module.exit_json(**result)
