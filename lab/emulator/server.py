@@ -473,7 +473,10 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 status, document = emulator._admin(http_method, split.path, query, body)
             except (ValueError, TypeError, KeyError) as error:
+                log.warning("rejected admin request %s %s: %s", http_method, split.path, error)
                 status, document = 400, error_body(400, "invalid", f"Invalid admin request: {error}")
+            else:
+                log.info("admin request %s %s answered %d", http_method, split.path, status)
             self._send_json(status, document)
             return
         if split.path == "/token" and http_method == "POST":

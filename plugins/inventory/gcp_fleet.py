@@ -280,9 +280,10 @@ _google_lock = threading.Lock()
 def _google_libraries() -> types.SimpleNamespace:
     """Import the Google client libraries on first use.
 
-    Importing google.cloud.compute_v1 costs about 2 s of CPU and 100 MB, and
-    Ansible loads every enabled inventory plugin for every command, so the
-    import waits until a parse has to call the API (a warm cache never does).
+    The import costs about 1 s of CPU and 70 MB (measured on a 2-core x86_64
+    machine), and Ansible loads every enabled inventory plugin for every
+    command. So the import waits until a parse has to call the API, which a
+    run from a warm cache never does.
     """
     global _google  # noqa: PLW0603 (a cache of modules, filled once)
     with _google_lock:
@@ -916,10 +917,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         """Evaluate a compose or keyed_groups expression.
 
         A bare variable reference (``gce_labels['pool']``) or a string literal
-        is looked up directly; anything else goes through Ansible's templating.
-        ansible-core 2.19 compiles every expression anew for every host, which
-        would take about 0.8 ms per host and expression (16 s for two keyed
-        groups over 10,000 hosts on a 2-core machine).
+        is looked up directly, and anything else goes through Ansible's
+        templating. ansible-core 2.19 compiles every expression anew for every
+        host: two keyed groups over 10,000 hosts cost about 11 s more that way
+        (measured on a 2-core x86_64 machine, about 0.6 ms per evaluation).
         """
         evaluate = None if self.get_option("use_extra_vars") else self._simple_expression(template)
         if evaluate is None:

@@ -219,12 +219,32 @@ def test_dev_instance_left_out_with_one_warning(shapes):
     assert "dev: 1" in warnings[0]
 
 
-def test_dev_instance_fails_with_mismatch_error(shapes_emulator, tmp_path):
-    config = emulator_config(shapes_emulator, [PROJECT], environment_mismatch="error")
-    run = run_inventory(tmp_path, config)
-    assert_failed_with(
-        run, "Found 1 instance(s) whose env label is not 'lab'", "dev-box", "environment_mismatch is error"
+def test_dev_instance_in_prod_inventory(emulator, tmp_path):
+    prod_labels = {"env": "prod", "pool": "train-a100", "role": "training"}
+    emulator.load_fleet(
+        {
+            "projects": {
+                "mlinfra-prod": {
+                    "instances": [
+                        instance("prod-1", "1", ZONE_A, "a2-highgpu-1g", labels=prod_labels),
+                        instance("dev-1", "2", ZONE_A, "a2-highgpu-1g", labels=dict(prod_labels, env="dev")),
+                    ]
+                }
+            }
+        }
     )
+    config = emulator_config(emulator, ["mlinfra-prod"], environment="prod")
+    warned = run_inventory(tmp_path, config)
+    assert warned.returncode == 0, warned.stderr
+    assert list(warned.hostvars) == ["prod-1"]
+    assert warned.hostvars["prod-1"]["gce_inventory_environment"] == "prod"
+    guard = [line for line in warned.warnings() if "env label" in line]
+    assert len(guard) == 1
+    assert "Left out 1 instance(s) whose env label is not 'prod'" in guard[0]
+    assert "first: dev-1 in mlinfra-prod/us-central1-a" in guard[0]
+
+    failed = run_inventory(tmp_path, dict(config, environment_mismatch="error"))
+    assert_failed_with(failed, "Found 1 instance(s) whose env label is not 'prod'", "dev: 1", "dev-1")
 
 
 def test_statuses_option_lists_stopped(shapes_emulator, tmp_path):
