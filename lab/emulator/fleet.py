@@ -28,6 +28,8 @@ NAME_RE = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
 ZONE_RE = re.compile(r"^(?P<region>[a-z]+-[a-z]+[0-9]+)-[a-z]$")
 PROJECT_RE = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
 
+_fleet_generations = itertools.count(1)
+
 _CREATED = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
 
 
@@ -107,7 +109,10 @@ class Fleet:
         self.lock = threading.RLock()
         self.projects: dict[str, Project] = {}
         # Bumped on every change, so cached listings know when they are stale.
+        # The generation tells fleets apart after a reset, where an object id
+        # could be reused.
         self.version = 0
+        self.generation = next(_fleet_generations)
         self._ids = itertools.count(1_000_000_000_000_000_001, 7919)
         self._operation_numbers = itertools.count(1)
 

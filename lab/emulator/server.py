@@ -190,6 +190,7 @@ class ComputeEmulator:
         self.faults.clear()
         self.clear_requests()
         self._listing_cache.clear()
+        self._projection_memos = {}
         self.fleet = Fleet(self.url)
         for document in self._documents:
             self.fleet.load(document)
@@ -241,7 +242,7 @@ class ComputeEmulator:
         self, project: str, filter_text: str, zones: list[str] | None = None
     ) -> list[tuple[str, dict[str, Any]]]:
         """Return the filtered (zone, instance) pairs of a project, cached per fleet version."""
-        key = (id(self.fleet), self.fleet.version, project, filter_text, tuple(zones or ()))
+        key = (self.fleet.generation, self.fleet.version, project, filter_text, tuple(zones or ()))
         cached = self._listing_cache.get(key)
         if cached is not None:
             return cached
@@ -263,7 +264,7 @@ class ComputeEmulator:
         """Return the memo of projected resources for a field mask, valid while the fleet is unchanged."""
         if not selection_text:
             return None
-        key = (id(self.fleet), self.fleet.version, selection_text)
+        key = (self.fleet.generation, self.fleet.version, selection_text)
         memo = self._projection_memos.get(key)
         if memo is None:
             # Resources are stored by identity, so a changed fleet starts a new memo.
