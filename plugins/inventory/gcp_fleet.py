@@ -264,7 +264,7 @@ from ansible_collections.mlinfra.platform.plugins.module_utils import gce_invent
 ENDPOINT_ENV_VAR = "GCP_FLEET_API_ENDPOINT"
 PUBLIC_ENDPOINT = "https://compute.googleapis.com"
 USER_AGENT = "mlinfra-gcp-fleet/1.0"
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 # A failed parse is kept this long. The `auto` inventory plugin hands the same
 # source to this plugin a second time in the same run, and then gets the first
@@ -423,6 +423,9 @@ class ProjectListing:
 
     records: list[dict[str, Any]] = field(default_factory=list)
     unreachable_zones: list[str] = field(default_factory=list)
+    # Why the project was skipped (strict_permissions is false), kept so that
+    # runs from the cache report it again.
+    skipped: str | None = None
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
@@ -479,7 +482,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 {
                     "format": CACHE_FORMAT,
                     "projects": {
-                        project: {"records": listing.records, "unreachable_zones": listing.unreachable_zones}
+                        project: {
+                            "records": listing.records,
+                            "unreachable_zones": listing.unreachable_zones,
+                            "skipped": listing.skipped,
+                        }
                         for project, listing in listings.items()
                     },
                 },
@@ -697,10 +704,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 message += f" Other projects failed too: {others}."
             raise AnsibleParserError(message)
         for error in skipped:
-            self.display.warning(
-                f"Skipped project {error.project} because strict_permissions is false: {error.message}"
-            )
-        return listings
+            listings[error.project] = ProjectListing(skipped=error.message)
+        return {project: listings[project] for project in settings.projects}
 
     def _list_project(self, project: str, credentials: Any, settings: Settings) -> ProjectListing:
         """Follow one project's aggregatedList page chain and convert every instance once."""
@@ -794,7 +799,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if not isinstance(cached, dict) or cached.get("format") != CACHE_FORMAT:
             return None
         return {
-            project: ProjectListing(records=entry["records"], unreachable_zones=entry["unreachable_zones"])
+            project: ProjectListing(
+                records=entry["records"], unreachable_zones=entry["unreachable_zones"], skipped=entry["skipped"]
+            )
             for project, entry in cached["projects"].items()
         }
 
@@ -802,8 +809,15 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def _populate(self, listings: dict[str, ProjectListing], settings: Settings, path: str) -> None:
         for project, listing in listings.items():
-            if listing.unreachable_zones:
-                zones = ", ".join(listing.unreachable_zones)
+            if listing.skipped:
+                self.display.warning(
+                    f"Skipped project {project} because strict_permissions is false: {listing.skipped}"
+                )
+                continue
+            # Zones that the zones option leaves out do not make the inventory partial.
+            unreachable = [zone for zone in listing.unreachable_zones if not settings.zones or zone in settings.zones]
+            if unreachable:
+                zones = ", ".join(unreachable)
                 if not settings.allow_partial:
                     raise AnsibleParserError(
                         f"The Compute API could not reach zones {zones} of project {project}, "

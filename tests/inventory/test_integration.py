@@ -507,10 +507,14 @@ def test_permission_denied_on_one_of_two_projects(emulator, tmp_path):
     run = run_inventory(tmp_path, emulator_config(emulator, projects))
     assert_failed_with(run, "Permission denied listing instances in project mlinfra-perm-02", "compute.instances.list")
 
-    lenient = run_inventory(tmp_path, emulator_config(emulator, projects, strict_permissions=False))
-    assert lenient.returncode == 0, lenient.stderr
-    assert {host["gce_project"] for host in lenient.hostvars.values()} == {"mlinfra-perm-01"}
-    assert [line for line in lenient.warnings() if "Skipped project mlinfra-perm-02" in line]
+    cache = {"cache": True, "cache_plugin": "ansible.builtin.jsonfile", "cache_connection": str(tmp_path / "cache")}
+    config = emulator_config(emulator, projects, strict_permissions=False, **cache)
+    for attempt in ("cold", "warm"):
+        lenient = run_inventory(tmp_path, config)
+        assert lenient.returncode == 0, lenient.stderr
+        assert {host["gce_project"] for host in lenient.hostvars.values()} == {"mlinfra-perm-01"}, attempt
+        # A run from the cache reports the skipped project again.
+        assert [line for line in lenient.warnings() if "Skipped project mlinfra-perm-02" in line], attempt
 
 
 def test_project_not_found(emulator, tmp_path):
@@ -563,6 +567,11 @@ def test_unreachable_zone(emulator, tmp_path):
     assert partial.returncode == 0, partial.stderr
     assert {host["gce_zone"] for host in partial.hostvars.values()} == {"us-central1-a"}
     assert [line for line in partial.warnings() if "us-central1-b were unreachable" in line]
+
+    # An unreachable zone that the zones option leaves out does not matter.
+    other_zone = run_inventory(tmp_path, emulator_config(emulator, ["mlinfra-part-01"], zones=["us-central1-a"]))
+    assert other_zone.returncode == 0, other_zone.stderr
+    assert len(other_zone.hostvars) == 2
 
 
 def test_invalid_filter(emulator, tmp_path):

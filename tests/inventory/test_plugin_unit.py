@@ -244,12 +244,16 @@ def test_cache_entry_round_trip(plugin):
     text = json.dumps(
         {
             "format": gcp_fleet.CACHE_FORMAT,
-            "projects": {"p": {"records": listings["p"].records, "unreachable_zones": ["z"]}},
+            "projects": {
+                "p": {"records": listings["p"].records, "unreachable_zones": ["z"], "skipped": None},
+                "q": {"records": [], "unreachable_zones": [], "skipped": "Permission denied listing instances in q"},
+            },
         }
     )
     restored = plugin._listings_from_cache(text)
     assert restored["p"].records == listings["p"].records
     assert restored["p"].unreachable_zones == ["z"]
+    assert restored["q"].skipped == "Permission denied listing instances in q"
     assert plugin._listings_from_cache(json.dumps({"format": 0})) is None
     assert plugin._listings_from_cache({"not": "text"}) is None
 
