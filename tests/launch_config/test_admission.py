@@ -157,7 +157,7 @@ def test_record_without_uuid_owns_by_index():
     assert "already owned by workload 'chat'" in message
 
 
-def test_vanished_gpu_frees_nothing_else():
+def test_vanished_gpu_uuid_owns_nothing():
     records = {"chat": {**record("chat", "inference", []), "gpus": [{"index": 0, "uuid": "GPU-gone"}]}}
 
     allocation = admit(normalized(training_config(gpus={"indices": [0]})), host(), records)
