@@ -39,9 +39,9 @@ def tool(name: str) -> str:
 def clean_env(**extra: str) -> dict[str, str]:
     """Return an environment for Ansible subprocesses: no color, the venv's tools first, no stray settings.
 
-    ANSIBLE_* and PYTHONPATH from the caller are dropped, so a run sees only the
-    settings a test passes, and the venv's bin folder comes first on PATH
-    because ansible-builder and antsibull-changelog call ansible tools by name.
+    ANSIBLE_* and PYTHONPATH from the caller are dropped, so a run uses only the
+    settings a test passes. The venv's bin folder comes first on PATH because
+    ansible-builder and antsibull-changelog call ansible tools by name.
     """
     env = {key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_") and key != "PYTHONPATH"}
     env.update(

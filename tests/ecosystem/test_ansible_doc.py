@@ -1,8 +1,8 @@
 """ansible-doc renders every plugin, module and role of the collection, without a warning.
 
-Each plugin is found on disk, listed by ansible-doc, rendered as text (where
-a documentation problem shows up as a warning or an error) and read as JSON
-to check that it has a description, typed options, examples in YAML that use
+Each plugin is found on disk, listed by ansible-doc and rendered as text,
+where a documentation problem shows up as a warning or an error. Its JSON
+documentation must have a description, typed options, YAML examples that use
 the fully qualified name, and return values where its type returns any.
 """
 

@@ -195,7 +195,7 @@ def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 def host_image() -> str:
     if subprocess.run(["docker", "info"], capture_output=True, check=False).returncode != 0:
         pytest.fail("the docker engine is not reachable; run scripts/install-deps.sh first")
-    # The script prints the cached image's tag, or builds the image first (about a minute).
+    # The script prints the cached image's tag, or first builds the image with debootstrap, which takes minutes.
     result = run([str(REPO_ROOT / "scripts" / "build-host-image.sh")], timeout=900)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip().splitlines()[-1]

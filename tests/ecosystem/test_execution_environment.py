@@ -100,10 +100,10 @@ def distribution_of(module_name: str) -> str | None:
     # The deepest file wins, because namespace packages such as google/ are shared by several distributions.
     for depth in range(len(parts), 0, -1):
         stem = "/".join(parts[:depth])
-        wanted = {f"{stem}.py", f"{stem}/__init__.py"}
+        module_files = {f"{stem}.py", f"{stem}/__init__.py"}
         for distribution_name in candidates:
             files = importlib.metadata.distribution(distribution_name).files or []
-            if any(str(file) in wanted for file in files):
+            if any(str(file) in module_files for file in files):
                 return canonicalize_name(distribution_name)
     return None
 
