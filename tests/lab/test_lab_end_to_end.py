@@ -10,66 +10,25 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
-LAB_LABEL = "dev.mlinfra.lab=1"
+from tests.lab.conftest import REPO_ROOT, VENV_BIN, docker_available, lab_containers, run_lab, run_playbook
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
-
-
-def docker_available() -> bool:
-    return subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
-
-
-def lab(*args: str, env: dict | None = None, timeout: int = 2400) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "lab", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        env=env or os.environ.copy(),
-        timeout=timeout,
-        check=False,
-    )
-
-
-def lab_containers() -> list[str]:
-    result = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", f"label={LAB_LABEL}"], capture_output=True, text=True, check=True
-    )
-    return result.stdout.split()
-
-
-@pytest.fixture(scope="module")
-def lab_run():
-    if not docker_available():
-        pytest.fail("the docker engine is not reachable; run scripts/install-deps.sh first")
-    lab("down")
-    result = lab("up")
-    # The whole output is kept for the assertions and printed on failure.
-    sys.stdout.write(result.stdout[-20000:])
-    sys.stderr.write(result.stderr[-5000:])
-    yield result
-    if os.environ.get("MLINFRA_KEEP_LAB") != "1":
-        lab("down")
 
 
 def test_bad_fleet_starts_nothing(tmp_path):
     if not docker_available():
         pytest.fail("the docker engine is not reachable; run scripts/install-deps.sh first")
-    lab("down")
+    run_lab("down")
     fleet = yaml.safe_load((REPO_ROOT / "inventories/lab/fleet.yml").read_text())
     fleet["hosts"][0]["pool"] = "no-such-pool"
     bad_fleet = tmp_path / "fleet.yml"
     bad_fleet.write_text(yaml.safe_dump(fleet))
 
-    result = lab("up", "--fleet", str(bad_fleet))
+    result = run_lab("up", "--fleet", str(bad_fleet))
 
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
@@ -80,7 +39,7 @@ def test_bad_fleet_starts_nothing(tmp_path):
 def test_missing_docker_engine_is_one_line():
     env = dict(os.environ, DOCKER_HOST="unix:///nonexistent/docker.sock")
 
-    result = lab("up", env=env)
+    result = run_lab("up", env=env)
 
     assert result.returncode == 2
     assert result.stderr.strip() == (
@@ -145,14 +104,7 @@ def test_inventory_hostvars_carry_gpu_facts(lab_run):
 
 def test_wrong_environment_refused_before_any_change(lab_run):
     assert lab_run.returncode == 0
-    result = subprocess.run(
-        [str(VENV_BIN / "ansible-playbook"), "site.yml", "-i", "inventories/lab", "-e", "mlinfra_environment=prod"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, ANSIBLE_FORCE_COLOR="0"),
-        check=False,
-    )
+    result = run_playbook("site.yml", "-i", "inventories/lab", "-e", "mlinfra_environment=prod")
 
     assert result.returncode != 0
     assert "Refusing to run: lab-train-a100-0 has env label 'lab'" in result.stdout
@@ -162,16 +114,3 @@ def test_wrong_environment_refused_before_any_change(lab_run):
         assert "changed=0" in line, line
     # Only the preflight play ran: no task of a later layer appears.
     assert "GPU host layer" not in result.stdout
-
-
-def test_lab_down_removes_everything(lab_run):
-    assert lab_run.returncode == 0
-    result = lab("down")
-
-    assert result.returncode == 0
-    assert lab_containers() == []
-    volumes = subprocess.run(
-        ["docker", "volume", "ls", "-q", "--filter", "name=mlinfra-lab-"], capture_output=True, text=True, check=True
-    )
-    assert volumes.stdout.split() == []
-    assert not (REPO_ROOT / ".lab" / "emulator.pid").exists()
