@@ -7,7 +7,8 @@ name: gcp_fleet
 short_description: Compute Engine instances of one environment as an inventory
 description:
   - Lists the VMs of one or more Google Cloud projects through the Compute Engine API
-    (one C(aggregatedList) page chain per project, projects in parallel) and adds them as hosts,
+    (one C(aggregatedList) page chain per project, or one C(instances.list) chain per zone of O(zones),
+    in parallel) and adds them as hosts,
     with C(gce_*) host variables that include the expected GPUs of each VM.
   - Every inventory declares its O(environment). Instances whose C(env) label differs are left out
     and reported in one warning, or fail the inventory with O(environment_mismatch=error).
@@ -51,8 +52,10 @@ options:
     required: true
   zones:
     description:
-      - Zones to keep, such as C(us-central1-a). Empty keeps every zone.
-      - The API still lists all zones of a project; this option filters the result.
+      - Zones to list, such as C(us-central1-a). Empty lists every zone.
+      - Without zones, each project is read with one C(aggregatedList) page chain. With zones, each zone
+        is read with its own C(instances.list) page chain, in parallel with the others, so the API sends
+        only those zones' instances.
     type: list
     elements: str
     default: []
@@ -148,7 +151,7 @@ options:
     type: float
     default: 60.0
   max_workers:
-    description: How many projects to list at the same time.
+    description: How many projects (or, with O(zones), zones) to list at the same time.
     type: int
     default: 4
   page_size:
@@ -166,6 +169,8 @@ options:
       - When false, a listing in which the API reports unreachable zones fails the inventory,
         because the inventory would be silently incomplete.
       - When true, the instances of the reachable zones are used and the unreachable zones are named in a warning.
+      - With O(zones), a zone whose listing still fails with a server error or a timeout after the retries
+        counts as unreachable.
     type: bool
     default: false
   redact_metadata_keys:
@@ -409,6 +414,7 @@ class Settings:
         identity = [
             CACHE_FORMAT,
             self.projects,
+            sorted(self.zones),
             self.filter_text,
             self.endpoint,
             self.redact.pattern,
@@ -679,44 +685,66 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     # Listing -------------------------------------------------------------------------
 
     def _fetch(self, settings: Settings) -> dict[str, ProjectListing]:
-        """List every project, in parallel, and raise one error naming the first failed project."""
+        """List every project (or every zone of the zones option) in parallel.
+
+        Raises one error that names the first project that failed, unless the
+        failure is a permission error and strict_permissions is false, which
+        skips that project.
+        """
         credentials = self._credentials(settings)
-        workers = min(settings.max_workers, len(settings.projects))
+        # Without a zones option, one aggregatedList chain covers a project.
+        # With one, each zone is its own instances.list chain, which sends
+        # only those zones' instances and runs in parallel with the others.
+        parts = [(project, zone) for project in settings.projects for zone in settings.zones or [None]]
+        workers = min(settings.max_workers, len(parts))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gcp-fleet") as pool:
             futures = {
-                project: pool.submit(self._list_project, project, credentials, settings)
-                for project in settings.projects
+                (project, zone): pool.submit(self._list_zone, project, zone, credentials, settings)
+                if zone
+                else pool.submit(self._list_project, project, credentials, settings)
+                for project, zone in parts
             }
-        listings: dict[str, ProjectListing] = {}
-        failures: list[ProjectError] = []
-        for project, future in futures.items():
+        listings = {project: ProjectListing() for project in settings.projects}
+        failures: dict[str, ProjectError] = {}
+        for (project, _zone), future in futures.items():
             try:
-                listings[project] = future.result()
+                part = future.result()
             except ProjectError as error:
-                failures.append(error)
+                failures.setdefault(project, error)
+                continue
+            listings[project].records.extend(part.records)
+            listings[project].unreachable_zones.extend(part.unreachable_zones)
 
-        skipped = [error for error in failures if error.kind == "permission" and not settings.strict_permissions]
-        fatal = [error for error in failures if error not in skipped]
+        skipped = {
+            project: error
+            for project, error in failures.items()
+            if error.kind == "permission" and not settings.strict_permissions
+        }
+        fatal = [error for project, error in failures.items() if project not in skipped]
         if fatal:
             message = fatal[0].message
             if len(fatal) > 1:
                 others = ", ".join(f"{error.project} ({error.kind})" for error in fatal[1:])
                 message += f" Other projects failed too: {others}."
             raise AnsibleParserError(message)
-        for error in skipped:
-            listings[error.project] = ProjectListing(skipped=error.message)
-        return {project: listings[project] for project in settings.projects}
+        for project, error in skipped.items():
+            listings[project] = ProjectListing(skipped=error.message)
+        return listings
 
-    def _list_project(self, project: str, credentials: Any, settings: Settings) -> ProjectListing:
-        """Follow one project's aggregatedList page chain and convert every instance once."""
+    def _client(self, credentials: Any, settings: Settings) -> Any:
         google = _google_libraries()
         client_options = {"api_endpoint": settings.endpoint} if settings.endpoint else None
-        client = google.InstancesClient(
+        return google.InstancesClient(
             credentials=credentials,
             transport="rest",
             client_options=client_options,
             client_info=google.client_info.ClientInfo(user_agent=USER_AGENT),
         )
+
+    def _list_project(self, project: str, credentials: Any, settings: Settings) -> ProjectListing:
+        """Follow one project's aggregatedList page chain and convert every instance once."""
+        google = _google_libraries()
+        client = self._client(credentials, settings)
         request = google.compute.AggregatedListInstancesRequest(
             project=project, filter=settings.filter_text, max_results=settings.page_size
         )
@@ -747,7 +775,40 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         listing.unreachable_zones = sorted(gce_inventory.short_name(scope) for scope in unreachable)
         return listing
 
-    def _call(self, call: Callable[[], Any], project: str, settings: Settings) -> Any:
+    def _list_zone(self, project: str, zone: str, credentials: Any, settings: Settings) -> ProjectListing:
+        """Follow one zone's instances.list page chain and convert every instance once.
+
+        With allow_partial, a zone that stays unavailable or times out after
+        the retries is reported as unreachable instead of failing the listing.
+        """
+        google = _google_libraries()
+        client = self._client(credentials, settings)
+        request = google.compute.ListInstancesRequest(
+            project=project, zone=zone, filter=settings.filter_text, max_results=settings.page_size
+        )
+        metadata = [("x-goog-fieldmask", gce_inventory.LIST_FIELD_MASK)]
+
+        def fetch_page() -> Any:
+            pager = client.list(request=request, retry=None, timeout=settings.timeout, metadata=metadata)
+            return next(iter(pager.pages))
+
+        listing = ProjectListing()
+        while True:
+            try:
+                page = self._call(fetch_page, project, settings, zone=zone)
+            except ProjectError as error:
+                if settings.allow_partial and error.kind in ("unavailable", "timeout"):
+                    # As the API does for an unreachable zone, leave out all of its instances.
+                    return ProjectListing(unreachable_zones=[zone])
+                raise
+            raw_page = google.compute.InstanceList.pb(page)
+            for instance in raw_page.items:
+                listing.records.append(gce_inventory.instance_hostvars(instance, project, settings.redact))
+            if not raw_page.next_page_token:
+                return listing
+            request.page_token = raw_page.next_page_token
+
+    def _call(self, call: Callable[[], Any], project: str, settings: Settings, zone: str | None = None) -> Any:
         """Run one API call, retrying throttling, server errors, transport errors and malformed responses."""
         google = _google_libraries()
         endpoint = settings.endpoint or PUBLIC_ENDPOINT
@@ -757,14 +818,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 return call()
             except google.api_exceptions.GoogleAPICallError as error:
                 if error.code not in (429, 500, 502, 503, 504) or attempt >= settings.retries:
-                    raise _project_error(project, endpoint, error, attempt + 1) from None
+                    raise _project_error(project, endpoint, error, attempt + 1, zone=zone) from None
                 headers = getattr(getattr(error, "response", None), "headers", None) or {}
                 retry_after = gce_inventory.parse_retry_after(headers.get("Retry-After"))
                 cause = f"HTTP {error.code}"
             except (google.requests.exceptions.RequestException, google.auth_exceptions.TransportError) as error:
                 if attempt >= settings.retries:
                     raise _transport_error(
-                        project, endpoint, settings, error, attempts=attempt + 1, google=google
+                        project, endpoint, settings, error, attempts=attempt + 1, google=google, zone=zone
                     ) from None
                 retry_after = None
                 cause = type(error).__name__
@@ -774,14 +835,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                     raise ProjectError(
                         project,
                         "malformed",
-                        f"The Compute API at {endpoint} returned a malformed response for project {project} "
+                        f"The Compute API at {endpoint} returned a malformed response for {_scope(project, zone)} "
                         f"after {attempt + 1} attempt(s): {detail}. Check the endpoint, or a proxy in between.",
                     ) from None
                 retry_after = None
                 cause = "malformed response"
             delay = gce_inventory.retry_delay(attempt, settings.retry_backoff, settings.retry_max_delay, retry_after)
             self.display.vvv(
-                f"gcp_fleet: {cause} listing project {project}; "
+                f"gcp_fleet: {cause} listing {_scope(project, zone)}; "
                 f"retry {attempt + 1} of {settings.retries} in {delay:.1f}s"
             )
             time.sleep(delay)
@@ -1050,9 +1111,14 @@ def _api_message(error: Any) -> str:
     return gce_inventory.one_line(str(message))
 
 
-def _project_error(project: str, endpoint: str, error: Any, attempts: int) -> ProjectError:
-    """Turn a Compute API error into one actionable line that names the project."""
+def _scope(project: str, zone: str | None) -> str:
+    return f"project {project}" if zone is None else f"zone {zone} of project {project}"
+
+
+def _project_error(project: str, endpoint: str, error: Any, attempts: int, zone: str | None = None) -> ProjectError:
+    """Turn a Compute API error into one actionable line that names the project (and zone)."""
     message = _api_message(error)
+    scope = _scope(project, zone)
     reasons = {str(item.get("reason")) for item in getattr(error, "errors", None) or [] if isinstance(item, dict)}
     reasons.add(str(getattr(error, "reason", None)))
     if error.code == 403 and reasons & {"accessNotConfigured", "SERVICE_DISABLED"}:
@@ -1066,46 +1132,61 @@ def _project_error(project: str, endpoint: str, error: Any, attempts: int) -> Pr
         return ProjectError(
             project,
             "permission",
-            f"Permission denied listing instances in project {project}: {message}. Grant the credentials "
+            f"Permission denied listing instances in {scope}: {message}. Grant the credentials "
             "roles/compute.viewer on the project, or set strict_permissions: false to skip projects they cannot read.",
         )
-    if error.code == 404:
+    if error.code == 404 and zone is None:
         return ProjectError(
             project,
             "not_found",
             f"Project {project} was not found by the Compute API at {endpoint}: {message}. "
             "Check the project ID in projects.",
         )
+    if error.code == 404:
+        return ProjectError(
+            project,
+            "not_found",
+            f"Zone {zone} of project {project} was not found by the Compute API at {endpoint}: {message}. "
+            "Check the project ID in projects and the zone names in zones.",
+        )
     if error.code == 401:
         return ProjectError(
             project,
             "unauthenticated",
-            f"The Compute API at {endpoint} rejected the credentials for project {project}: {message}. "
+            f"The Compute API at {endpoint} rejected the credentials for {scope}: {message}. "
             "Check auth_kind and its credentials.",
         )
     if error.code == 400:
         return ProjectError(
             project,
             "invalid",
-            f"The Compute API rejected the listing request for project {project} as invalid: {message}. "
+            f"The Compute API rejected the listing request for {scope} as invalid: {message}. "
             "Check filters and statuses.",
         )
     return ProjectError(
         project,
         "unavailable",
-        f"Listing instances in project {project} failed after {attempts} attempt(s) with HTTP {error.code}: {message}. "
+        f"Listing instances in {scope} failed after {attempts} attempt(s) with HTTP {error.code}: {message}. "
         "The API is throttling or unavailable; retry later or raise retries.",
     )
 
 
 def _transport_error(
-    project: str, endpoint: str, settings: Settings, error: Exception, *, attempts: int, google: types.SimpleNamespace
+    project: str,
+    endpoint: str,
+    settings: Settings,
+    error: Exception,
+    *,
+    attempts: int,
+    google: types.SimpleNamespace,
+    zone: str | None = None,
 ) -> ProjectError:
+    scope = _scope(project, zone)
     if isinstance(error, google.requests.exceptions.Timeout):
         return ProjectError(
             project,
             "timeout",
-            f"Listing instances in project {project} at {endpoint} timed out after {settings.timeout:g}s, "
+            f"Listing instances in {scope} at {endpoint} timed out after {settings.timeout:g}s, "
             f"{attempts} attempt(s). Raise timeout, or check the endpoint.",
         )
     cause = gce_inventory.one_line(to_native(error))
@@ -1115,6 +1196,6 @@ def _transport_error(
     return ProjectError(
         project,
         "unreachable",
-        f"Cannot reach the Compute API at {endpoint}{source} for project {project} after {attempts} attempt(s): "
+        f"Cannot reach the Compute API at {endpoint}{source} for {scope} after {attempts} attempt(s): "
         f"{cause}. Check api_endpoint and that the endpoint is up.",
     )

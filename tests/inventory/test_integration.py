@@ -299,6 +299,41 @@ def test_hostname_missing_label_falls_back(emulator, tmp_path):
     assert "nothing" in skipped[0]
 
 
+def test_zones_listed_in_parallel_chains(emulator, tmp_path):
+    emulator.generate(instances=30, zones=3, projects=1, environment="lab", project_prefix="mlinfra-zones")
+    config = emulator_config(emulator, ["mlinfra-zones-01"], zones=["us-central1-a", "us-central1-c"], page_size=4)
+    run = run_inventory(tmp_path, config)
+    assert run.returncode == 0, run.stderr
+    assert {host["gce_zone"] for host in run.hostvars.values()} == {"us-central1-a", "us-central1-c"}
+    assert len(run.hostvars) == 20
+    assert emulator.request_count(operation="instances.aggregatedList") == 0
+    # 10 instances per zone in pages of 4: three pages per zone.
+    listed = emulator.requests(operation="instances.list")
+    assert sorted(entry["zone"] for entry in listed) == ["us-central1-a"] * 3 + ["us-central1-c"] * 3
+    assert all(entry["field_mask"].startswith("nextPageToken,items(") for entry in listed)
+    ids = [int(run.hostvars[host]["gce_id"]) for host in run.group("env_lab")]
+    assert ids == sorted(ids)
+
+
+def test_unknown_zone(emulator, tmp_path):
+    emulator.add_project(PROJECT, [ZONE_A])
+    run = run_inventory(tmp_path, emulator_config(emulator, [PROJECT], zones=[ZONE_A, "mars-north1-a"]))
+    assert_failed_with(run, f"Zone mars-north1-a of project {PROJECT} was not found", "zone names in zones")
+
+
+def test_unavailable_zone_with_allow_partial(emulator, tmp_path):
+    emulator.generate(instances=6, zones=2, projects=1, environment="lab", project_prefix="mlinfra-zpart")
+    emulator.add_fault(project="mlinfra-zpart-01", zone="us-central1-b", status=503, retry_after=0)
+    config = emulator_config(emulator, ["mlinfra-zpart-01"], zones=["us-central1-a", "us-central1-b"], retries=1)
+    failed = run_inventory(tmp_path, config)
+    assert_failed_with(failed, "Listing instances in zone us-central1-b of project mlinfra-zpart-01 failed after 2")
+
+    partial = run_inventory(tmp_path, dict(config, allow_partial=True))
+    assert partial.returncode == 0, partial.stderr
+    assert {host["gce_zone"] for host in partial.hostvars.values()} == {"us-central1-a"}
+    assert [line for line in partial.warnings() if "us-central1-b were unreachable" in line]
+
+
 def test_graph_and_lab_contract(shapes_emulator, tmp_path):
     run = run_inventory(tmp_path, emulator_config(shapes_emulator, [PROJECT], compose=LAB_COMPOSE), "--graph")
     assert run.returncode == 0, run.stderr
