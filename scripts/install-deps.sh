@@ -51,7 +51,7 @@ make_venv() {
     local dir=$1 requirements=$2
     local stamp="$dir/.requirements.sha256"
     local want
-    want=$(sha256sum "$requirements" requirements.txt | sha256sum | cut -d' ' -f1)
+    want=$(sha256sum "$requirements" requirements*.txt | sha256sum | cut -d' ' -f1)
     if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
         return
     fi
