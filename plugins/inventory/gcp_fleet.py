@@ -5,6 +5,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: gcp_fleet
 short_description: Compute Engine instances of one environment as an inventory
+version_added: "0.1.0"
 description:
   - Lists the VMs of one or more Google Cloud projects through the Compute Engine API
     (one C(aggregatedList) page chain per project, or one C(instances.list) chain per zone of O(zones),
