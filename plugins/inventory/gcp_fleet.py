@@ -28,6 +28,19 @@ extends_documentation_fragment:
   - constructed
   - inventory_cache
 options:
+  # Declared again only to give it a type, which the inventory_cache fragment leaves out.
+  cache_prefix:
+    description: Prefix of the cache file names; several inventories may share one cache directory.
+    type: str
+    default: ansible_inventory_
+    env:
+      - name: ANSIBLE_CACHE_PLUGIN_PREFIX
+      - name: ANSIBLE_INVENTORY_CACHE_PLUGIN_PREFIX
+    ini:
+      - section: defaults
+        key: fact_caching_prefix
+      - section: inventory
+        key: cache_prefix
   plugin:
     description: Marks the file as a config of this plugin.
     type: str
