@@ -11,15 +11,14 @@ import gzip
 import hashlib
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "nvidia_toolkit_apt"
-sys.path.insert(0, str(FIXTURE))
+# Both fixture folders have a build_repo module, so each is imported by its package.
+from tests.fixtures.nvidia_toolkit_apt import build_repo
 
-import build_repo  # noqa: E402
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "nvidia_toolkit_apt"
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("dpkg-deb") and shutil.which("gpg") and shutil.which("gpgv")),

@@ -5,15 +5,14 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO_ROOT / "tests" / "fixtures" / "nvidia_apt"))
+# Both fixture folders have a build_repo module, so each is imported by its package.
+from tests.fixtures.nvidia_apt import build_repo
 
-import build_repo  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("dpkg-deb") and shutil.which("gpg") and shutil.which("gpgv")),
