@@ -22,7 +22,8 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 def test_bad_fleet_starts_nothing(tmp_path):
     if not docker_available():
         pytest.fail("the docker engine is not reachable; run scripts/install-deps.sh first")
-    run_lab("down")
+    # Other lab tests may have the shared lab up, so compare before and after.
+    before = sorted(lab_containers())
     fleet = yaml.safe_load((REPO_ROOT / "inventories/lab/fleet.yml").read_text())
     fleet["hosts"][0]["pool"] = "no-such-pool"
     bad_fleet = tmp_path / "fleet.yml"
@@ -33,10 +34,11 @@ def test_bad_fleet_starts_nothing(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert "unknown pool 'no-such-pool'" in result.stderr
-    assert lab_containers() == []
+    assert sorted(lab_containers()) == before
 
 
 def test_missing_docker_engine_is_one_line():
+    before = sorted(lab_containers())
     env = dict(os.environ, DOCKER_HOST="unix:///nonexistent/docker.sock")
 
     result = run_lab("up", env=env)
@@ -45,7 +47,7 @@ def test_missing_docker_engine_is_one_line():
     assert result.stderr.strip() == (
         "error: the docker engine is not reachable; run `make deps` (installs docker.io and starts dockerd)"
     )
-    assert lab_containers() == []
+    assert sorted(lab_containers()) == before
 
 
 def test_lab_up_exits_zero(lab_run):
