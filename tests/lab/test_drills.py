@@ -22,7 +22,7 @@ import pytest
 import requests
 import yaml
 
-from tests.lab.conftest import REPO_ROOT, VENV_BIN, run_playbook
+from tests.lab.conftest import REPO_ROOT, VENV_BIN, run_lab, run_playbook
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -50,6 +50,10 @@ RECAP_LINE = re.compile(
 def host_run(host: str, *argv: str, check: bool = True, timeout: int = 120) -> subprocess.CompletedProcess:
     """Run a command inside a lab host with docker exec."""
     return subprocess.run(["docker", "exec", host, *argv], capture_output=True, text=True, check=check, timeout=timeout)
+
+
+def container_exists(host: str) -> bool:
+    return subprocess.run(["docker", "inspect", host], capture_output=True, check=False).returncode == 0
 
 
 def container_running(host: str) -> bool:
@@ -168,6 +172,10 @@ def baseline_problems() -> dict[str, list[str]]:
 def restore_lab() -> None:
     """Put the lab back to its resting state: hosts up, no faults, no drain, every workload on echo_v1."""
     emulator("DELETE", "faults")
+    if not all(container_exists(host) for host in WORKLOADS):
+        # A host removed part way through a replacement: start a new one as `python -m lab up` does.
+        result = run_lab("up", "--no-converge")
+        assert result.returncode == 0, result.stderr[-2000:]
     for host in WORKLOADS:
         if not container_running(host):
             subprocess.run(["docker", "start", host], capture_output=True, check=True)
