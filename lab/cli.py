@@ -55,7 +55,7 @@ WORKLOAD_IMAGES = (
 
 
 class LabError(RuntimeError):
-    """Bringing the lab up failed; the message says what and how to fix it."""
+    """Bringing the lab up failed. The message names the cause and the fix."""
 
 
 def log(message: str) -> None:
@@ -91,8 +91,8 @@ def build_registry_image(host_image: str) -> str:
     if docker.image_exists(tag):
         return tag
     log(f"building {tag} (Debian's docker-registry package)")
-    # Debian's default configuration asks for htpasswd authentication; the lab
-    # registry is reachable only from this machine and the lab network.
+    # Debian's default configuration requires htpasswd authentication. The lab
+    # registry is reachable only from this machine and the lab network, so it runs without.
     config = (
         "version: 0.1\\nstorage:\\n  filesystem:\\n    rootdirectory: /var/lib/docker-registry\\n"
         "http:\\n  addr: :5000\\n"
@@ -194,7 +194,7 @@ def wait_for_systemd(host: LabHost) -> None:
 
 
 def install_gpu_simulation(host: LabHost) -> None:
-    """Give the host the lab's simulated nvidia-smi, answering for its machine type."""
+    """Install the lab's simulated nvidia-smi, which reports the GPUs of the host's machine type."""
     spec = build_gpu_spec(host.name, host.machine_type, None, LAB_DRIVER_VERSION)
     docker.exec_(host.name, ["mkdir", "-p", "/etc/mlinfra-lab"])
     docker.write_file(host.name, "/etc/mlinfra-lab/gpus.json", json.dumps(spec, indent=2) + "\n")

@@ -23,7 +23,7 @@ _ZONE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
 
 
 class FleetError(ValueError):
-    """The fleet file is invalid; the message says which field and how to fix it."""
+    """The fleet file is invalid. The message names the field and the fix."""
 
 
 @dataclass(frozen=True)

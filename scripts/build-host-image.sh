@@ -53,7 +53,7 @@ for unit in getty.target console-getty.service systemd-udevd.service \
 done
 
 # Package lists are left out of the image. The lists folder gets an old
-# timestamp so that apt's cache_valid_time sees a stale cache and updates it.
+# timestamp, so apt's cache_valid_time treats the cache as stale and updates it.
 rm -rf "$workdir/root/var/lib/apt/lists/"* "$workdir/root/var/cache/apt/"*.bin
 touch -d "2000-01-01" "$workdir/root/var/lib/apt/lists"
 echo "deb $mirror $suite main contrib non-free non-free-firmware" > "$workdir/root/etc/apt/sources.list"

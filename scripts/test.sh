@@ -29,8 +29,8 @@ echo "== yamllint"
 yamllint -s .
 echo "== ansible-lint (production profile)"
 # ansible.cfg makes an unparsable inventory fatal, so that a broken plugin
-# config never looks like an empty fleet; ansible-lint's syntax check runs
-# with no inventory at all and needs that turned off.
+# config never looks like an empty fleet. ansible-lint's syntax check runs
+# with no inventory at all, so it needs that turned off.
 ANSIBLE_INVENTORY_UNPARSED_FAILED=false ansible-lint -q
 if $lint_only; then
     exit 0

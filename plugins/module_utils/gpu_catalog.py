@@ -113,7 +113,7 @@ def machine_family(machine_type: str) -> str | None:
 
 
 def is_known_machine_type(machine_type: str) -> bool:
-    """Tell whether this table can say which GPUs a machine type has."""
+    """Return True when this table knows which GPUs a machine type has."""
     name = short_name(machine_type)
     if name in BUILTIN_GPU_MACHINE_TYPES:
         return True
