@@ -202,3 +202,18 @@ def test_readme_has_no_hand_kept_table(role):
         f"roles/{role}/README.md has a hand-kept variable table outside the generated block, listing "
         f"{copies[0] if copies else ''}; remove it, because the generated table lists every variable"
     )
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_variables_carry_prefix(role):
+    # A role's variables share one namespace with every other role's, so the
+    # prefix is what keeps two roles from overriding each other.
+    vars_path = role_dir(role) / "vars" / "main.yml"
+    internal = (read_yaml(vars_path) or {}) if vars_path.is_file() else {}
+    wrong = sorted(name for name in defaults(role) if not name.startswith(f"{role}_"))
+    wrong += sorted(name for name in internal if not name.startswith(f"__{role}_"))
+
+    assert wrong == [], (
+        f"roles/{role}: variables without the role's prefix: {wrong}. "
+        f"Rename them to {role}_* in defaults/main.yml and __{role}_* in vars/main.yml."
+    )
