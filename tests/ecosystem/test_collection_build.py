@@ -55,6 +55,7 @@ FORBIDDEN_PREFIXES = (
     ".cache",
     "terraform",
     "benchmarks",
+    "diagnostics",
     "tests",
     "molecule",
     "lab",
