@@ -31,6 +31,7 @@ from .faults import FaultRule, FaultSet, error_body, fault_error
 from .fieldmask import FieldMaskError, apply_field_mask, parse_field_mask, validate_field_mask
 from .filters import FilterError, matches, parse_filter
 from .fleet import API_PATH, ApiError, Fleet, generate_fleet, invalid
+from .identity import IdentityAnswer, TokenIssuer, rpc_error
 
 log = logging.getLogger("lab.emulator")
 
@@ -120,6 +121,7 @@ class ComputeEmulator:
         self.port = port
         self.latency_s = latency_ms / 1000.0
         self.faults = FaultSet()
+        self.tokens = TokenIssuer()
         self._documents: list[dict[str, Any]] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -189,6 +191,7 @@ class ComputeEmulator:
         """Restore the loaded fleets and clear faults, latency overrides and the request log."""
         self.faults.clear()
         self.clear_requests()
+        self.tokens.reset()
         self._listing_cache.clear()
         self._projection_memos = {}
         self.fleet = Fleet(self.url)
@@ -480,20 +483,9 @@ class _Handler(BaseHTTPRequestHandler):
                 log.info("admin request %s %s answered %d", http_method, split.path, status)
             self._send_json(status, document)
             return
-        if split.path == "/token" and http_method == "POST":
-            # OAuth 2 token endpoint for service-account credentials whose
-            # token_uri points here; any signed assertion is accepted.
-            self._send_json(200, {"access_token": "emulator-access-token", "token_type": "Bearer", "expires_in": 3600})
-            entry = self._log_entry(
-                http_method=http_method,
-                path=split.path,
-                query=query,
-                operation="oauth2.token",
-                project=None,
-                zone=None,
-                status=200,
-            )
-            emulator._record(entry)
+        identity = emulator.tokens.answer(http_method, split.path, self.headers, body)
+        if identity is not None:
+            self._answer_identity(http_method, split.path, query, identity)
             return
 
         route, groups = _match_route(http_method, split.path)
@@ -534,6 +526,32 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_bytes(200, payload, {})
             return
         self._send_json(status, document, headers)
+
+    def _answer_identity(self, http_method: str, path: str, query: dict[str, str], identity: IdentityAnswer) -> None:
+        """Send a token endpoint's answer, unless a fault rule for its operation answers first."""
+        emulator = self.server.emulator
+        outcome = emulator.faults.evaluate(http_method, path, identity.operation, None, None)
+        if outcome.latency_s > 0:
+            time.sleep(outcome.latency_s)
+        rule = outcome.answer
+        if rule is not None and rule.status:
+            message = rule.message or f"Fault injected into {identity.operation}."
+            identity = IdentityAnswer(identity.operation, int(rule.status), rpc_error(int(rule.status), message), {})
+        entry = self._log_entry(
+            http_method=http_method,
+            path=path,
+            query=query,
+            operation=identity.operation,
+            project=None,
+            zone=None,
+            status=identity.status,
+        )
+        emulator._record(entry)
+        if isinstance(identity.document, str):
+            payload = identity.document.encode()
+        else:
+            payload = json.dumps(identity.document, separators=(",", ":")).encode()
+        self._send_bytes(identity.status, payload, identity.headers, identity.content_type)
 
     def _answer(
         self,
@@ -602,15 +620,19 @@ class _Handler(BaseHTTPRequestHandler):
             "status": status,
             "field_mask": query.get("fields") or self.headers.get("X-Goog-FieldMask"),
             "authorized": bool(self.headers.get("Authorization")),
+            # Who the call was made as, for tokens this emulator issued; never the token itself.
+            "principal": self.server.emulator.tokens.principal_of(self.headers.get("Authorization")),
             "user_agent": self.headers.get("User-Agent", ""),
         }
 
     def _send_json(self, status: int, document: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         self._send_bytes(status, json.dumps(document, separators=(",", ":")).encode(), headers or {})
 
-    def _send_bytes(self, status: int, payload: bytes, headers: dict[str, str]) -> None:
+    def _send_bytes(
+        self, status: int, payload: bytes, headers: dict[str, str], content_type: str = "application/json"
+    ) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Type", f"{content_type}; charset=UTF-8")
         self.send_header("Content-Length", str(len(payload)))
         for key, value in headers.items():
             self.send_header(key, value)

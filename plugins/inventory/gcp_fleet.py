@@ -124,6 +124,14 @@ options:
   impersonate_service_account:
     description: Email of the service account to impersonate, for O(auth_kind=impersonation).
     type: str
+  iam_endpoint:
+    description:
+      - Base URL of the IAM credentials API that issues the impersonated token, for O(auth_kind=impersonation)
+        through a private endpoint or against a local emulator. The default is Google's public endpoint.
+      - Plain C(http) is allowed only on a loopback address.
+    type: str
+    env:
+      - name: GCP_FLEET_IAM_ENDPOINT
   access_token:
     description: OAuth 2 access token, for O(auth_kind=accesstoken).
     type: str
@@ -593,6 +601,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             "service_account_file": "serviceaccount",
             "service_account_contents": "serviceaccount",
             "impersonate_service_account": "impersonation",
+            "iam_endpoint": "impersonation",
             "access_token": "accesstoken",
         }
         for option, owner in owners.items():
@@ -622,6 +631,17 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     # Credentials ---------------------------------------------------------------------
 
+    def _iam_token_url(self, target: str) -> str | None:
+        """URL of generateAccessToken for the target account on O(iam_endpoint); None for Google's own."""
+        endpoint = self.get_option("iam_endpoint")
+        if not endpoint:
+            return None
+        try:
+            base = gce_inventory.validate_endpoint(str(endpoint), field="iam_endpoint")
+        except gce_inventory.InvalidOption as error:
+            raise AnsibleParserError(str(error)) from None
+        return f"{base}/v1/projects/-/serviceAccounts/{target}:generateAccessToken"
+
     def _credentials(self, settings: Settings) -> Any:
         """Build and refresh the credentials once, so that credential errors surface before any listing."""
         google = _google_libraries()
@@ -636,15 +656,16 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                     self._service_account_info(), scopes=settings.scopes
                 )
             elif kind == "machineaccount":
-                # NOTE: untested here; this path needs the metadata server of a real Compute Engine VM.
+                # google-auth finds the metadata server through GCE_METADATA_HOST, which tests point at the emulator.
                 credentials = google.compute_engine.Credentials(scopes=settings.scopes)
             elif kind == "impersonation":
-                # NOTE: untested here; this path needs Google's IAM credentials API.
+                target = self.get_option("impersonate_service_account")
                 source, _project = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
                 credentials = google.impersonated_credentials.Credentials(
                     source_credentials=source,
-                    target_principal=self.get_option("impersonate_service_account"),
+                    target_principal=target,
                     target_scopes=settings.scopes,
+                    iam_endpoint_override=self._iam_token_url(target),
                 )
             else:
                 credentials, _project = google.auth.default(scopes=settings.scopes)
@@ -928,6 +949,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         unknown_shapes: collections.Counter[str] = collections.Counter()
         seen: set[str] = set()
         known_groups: set[str] = set()
+        values = gce_inventory.SharedValues(self._origin_tag())
 
         for index, record in enumerate(records):
             records[index] = None
@@ -943,10 +965,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 unknown_shapes[record["gce_machine_type"]] += 1
 
             self.inventory.add_host(hostname)
-            variables = record
-            variables["gce_inventory_environment"] = settings.environment
-            if record["gce_private_ip"]:
-                variables["ansible_host"] = record["gce_private_ip"]
+            variables = values.host_variables(record)
+            variables["gce_inventory_environment"] = values.shared(settings.environment)
+            if variables["gce_private_ip"]:
+                variables["ansible_host"] = variables["gce_private_ip"]
             for name, value in variables.items():
                 self.inventory.set_variable(hostname, name, value)
 
@@ -968,6 +990,21 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 f"The inventory {path} has no hosts: "
                 f"no instance of projects {', '.join(settings.projects)} passed the filters."
             )
+
+    def _origin_tag(self) -> Callable[[Any], Any] | None:
+        """Return the function that tags a value with this source's origin, as ansible-core would, or None.
+
+        ansible-core 2.19 wraps the inventory passed to a plugin in a proxy that
+        tags every variable value with one origin per source, copying each str,
+        int and dict. Values that already carry that origin are kept as they
+        are, so hosts can share them (see gce_inventory.SharedValues).
+        """
+        # NOTE: _default_origin is a private attribute of ansible-core 2.19's
+        # inventory proxy. Where it is missing, values are only deduplicated,
+        # and ansible-core tags a copy of each one per host as before.
+        origin = getattr(self.inventory, "_default_origin", None)
+        tag = getattr(origin, "tag", None)
+        return tag if callable(tag) else None
 
     def _guard_environment(self, records: list[dict[str, Any]], settings: Settings) -> list[dict[str, Any]]:
         """Leave out instances of other environments; warn once, or fail with environment_mismatch: error."""

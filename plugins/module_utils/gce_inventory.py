@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import random
 import re
+import sys
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -155,22 +156,34 @@ def sanitize_group_name(name: str) -> str:
 
 
 def flatten_metadata(items: Iterable[Any], redact: re.Pattern[str]) -> dict[str, str]:
-    """Turn metadata items (objects with ``key`` and ``value``) into a dict, redacting secrets."""
+    """Turn metadata items (objects with ``key`` and ``value``) into a dict, redacting secrets.
+
+    Keys and values are interned, because most of them repeat on every
+    instance of a pool (startup scripts are often the largest field).
+    """
     result = {}
     for item in items:
-        result[item.key] = REDACTED if redact.search(item.key) else item.value
+        key = sys.intern(item.key)
+        result[key] = REDACTED if redact.search(key) else sys.intern(item.value)
     return result
 
 
+def _intern_optional(text: str | None) -> str | None:
+    return None if text is None else sys.intern(text)
+
+
 def short_name(url_or_name: str) -> str:
-    return url_or_name.rsplit("/", 1)[-1]
+    return sys.intern(url_or_name.rsplit("/", 1)[-1])
 
 
 def instance_hostvars(instance: Any, project: str, redact: re.Pattern[str]) -> dict[str, Any]:
     """Build the ``gce_*`` host variables of one raw protobuf Instance."""
     zone = short_name(instance.zone)
     machine_type = short_name(instance.machine_type)
-    labels = dict(instance.labels)
+    # Protobuf returns a new str on every field access. Interning the fields
+    # that repeat across instances keeps one copy of each value per listing.
+    # Sorted, because the iteration order of a protobuf map changes from process to process.
+    labels = {sys.intern(key): sys.intern(instance.labels[key]) for key in sorted(instance.labels)}
 
     private_ip = None
     public_ip = None
@@ -185,11 +198,11 @@ def instance_hostvars(instance: Any, project: str, redact: re.Pattern[str]) -> d
     service_account = None
     for account in instance.service_accounts:
         if account.email:
-            service_account = account.email
+            service_account = sys.intern(account.email)
             break
 
     scheduling = instance.scheduling
-    provisioning_model = scheduling.provisioning_model or "STANDARD"
+    provisioning_model = sys.intern(scheduling.provisioning_model or "STANDARD")
     accelerators = [
         {"acceleratorType": accelerator.accelerator_type, "acceleratorCount": accelerator.accelerator_count}
         for accelerator in instance.guest_accelerators
@@ -202,10 +215,10 @@ def instance_hostvars(instance: Any, project: str, redact: re.Pattern[str]) -> d
         "gce_id": str(instance.id),
         "gce_project": project,
         "gce_zone": zone,
-        "gce_region": zone.rsplit("-", 1)[0],
+        "gce_region": sys.intern(zone.rsplit("-", 1)[0]),
         "gce_machine_type": machine_type,
-        "gce_machine_family": gpu_catalog.machine_family(machine_type),
-        "gce_status": instance.status,
+        "gce_machine_family": _intern_optional(gpu_catalog.machine_family(machine_type)),
+        "gce_status": sys.intern(instance.status),
         "gce_labels": labels,
         "gce_metadata": flatten_metadata(instance.metadata.items, redact),
         "gce_private_ip": private_ip,
@@ -214,12 +227,12 @@ def instance_hostvars(instance: Any, project: str, redact: re.Pattern[str]) -> d
         "gce_scheduling": {
             # Spot and legacy preemptible VMs can both be reclaimed at any time.
             "spot": provisioning_model == "SPOT" or scheduling.preemptible,
-            "on_host_maintenance": scheduling.on_host_maintenance or None,
+            "on_host_maintenance": _intern_optional(scheduling.on_host_maintenance or None),
             # The API's default for an unset automaticRestart is true.
             "automatic_restart": scheduling.automatic_restart if scheduling.HasField("automatic_restart") else True,
             "provisioning_model": provisioning_model,
         },
-        "gce_gpu_type": gpu_type,
+        "gce_gpu_type": _intern_optional(gpu_type),
         "gce_gpu_count": gpu_count,
         "gce_gpu_model": model.product_name if model else None,
         "gce_nvswitch": gpu_catalog.has_nvswitch(machine_type),
@@ -227,6 +240,67 @@ def instance_hostvars(instance: Any, project: str, redact: re.Pattern[str]) -> d
         "gce_pool": labels.get("pool"),
         "gce_role": labels.get("role"),
     }
+
+
+# Host variables whose value differs on every instance. The others repeat
+# across the hosts of a zone, pool or project.
+UNIQUE_HOSTVARS = frozenset({"gce_name", "gce_id", "gce_private_ip", "gce_public_ip"})
+
+
+class SharedValues:
+    """Store of host variable values that lets many hosts share one copy of each.
+
+    ansible-core 2.19 copies every str and int it receives through
+    ``set_variable`` into a new object tagged with the inventory source's
+    origin, unless the value already carries an origin tag. Given that same tag
+    function (``tag``), the store tags each distinct value once and hands the
+    same object to every host, so ansible-core keeps it as it is. Without
+    ``tag`` the values are only deduplicated.
+    """
+
+    def __init__(self, tag: Callable[[Any], Any] | None = None) -> None:
+        self._tag = tag
+        self._strings: dict[str, Any] = {}
+        self._integers: dict[int, Any] = {}
+
+    def shared(self, value: Any) -> Any:
+        """Return the stored copy of a str or int, adding it on first use; return other values unchanged."""
+        kind = type(value)
+        if kind is str:
+            store: dict[Any, Any] = self._strings
+        elif kind is int:
+            store = self._integers
+        else:
+            return value
+        result = store.get(value)
+        if result is None:
+            result = value if self._tag is None else self._tag(value)
+            store[value] = result
+        return result
+
+    def unique(self, value: Any) -> Any:
+        """Tag a value that no other host has, without storing it."""
+        if self._tag is None or type(value) not in (str, int):
+            return value
+        return self._tag(value)
+
+    def host_variables(self, hostvars: dict[str, Any]) -> dict[str, Any]:
+        """Return a copy of one host's variables in which repeated values are shared.
+
+        Values of nested dicts (labels, metadata, scheduling) are shared too,
+        and their keys interned. Other containers are copied by reference.
+        """
+        result: dict[str, Any] = {}
+        for name, value in hostvars.items():
+            if name in UNIQUE_HOSTVARS:
+                result[name] = self.unique(value)
+            elif type(value) is dict:
+                result[name] = {
+                    sys.intern(key) if type(key) is str else key: self.shared(item) for key, item in value.items()
+                }
+            else:
+                result[name] = self.shared(value)
+        return result
 
 
 def has_unknown_gpu_shape(hostvars: dict[str, Any]) -> bool:
@@ -288,8 +362,8 @@ def is_loopback_url(url: str) -> bool:
         return False
 
 
-def validate_endpoint(url: str) -> str:
-    """Check an ``api_endpoint`` value and return it without a trailing slash.
+def validate_endpoint(url: str, field: str = "api_endpoint") -> str:
+    """Check an endpoint option's value and return it without a trailing slash.
 
     Plain HTTP is allowed only to loopback addresses, because the plugin sends
     an OAuth access token with every request.
@@ -297,11 +371,11 @@ def validate_endpoint(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidOption(
-            f"Invalid api_endpoint {url!r}: expected an http(s) URL such as https://compute.googleapis.com."
+            f"Invalid {field} {url!r}: expected an http(s) URL such as https://compute.googleapis.com."
         )
     if parts.scheme == "http" and not is_loopback_url(url):
         raise InvalidOption(
-            f"Invalid api_endpoint {url!r}: plain http is allowed only on a loopback address; use https."
+            f"Invalid {field} {url!r}: plain http is allowed only on a loopback address; use https."
         )
     return url.rstrip("/")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -457,33 +456,6 @@ def test_endpoint_from_environment(emulator, tmp_path):
     run = run_inventory(tmp_path, config, env=isolated_env(tmp_path, GCP_FLEET_API_ENDPOINT=emulator.url))
     assert run.returncode == 0, run.stderr
     assert len(run.hostvars) == 3
-
-
-def test_service_account_key_through_token_endpoint(emulator, tmp_path):
-    rsa = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.rsa")
-    serialization = pytest.importorskip("cryptography.hazmat.primitives.serialization")
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    key_file = tmp_path / "key.json"
-    key = {
-        "type": "service_account",
-        "project_id": "mlinfra-sa",
-        "private_key_id": "1",
-        "private_key": pem.decode(),
-        "client_email": "reader@mlinfra-sa.iam.gserviceaccount.com",
-        "client_id": "1",
-        "token_uri": f"{emulator.url}/token",
-    }
-    key_file.write_text(json.dumps(key))
-    emulator.generate(instances=2, zones=1, projects=1, environment="lab", project_prefix="mlinfra-sa")
-    config = emulator_config(
-        emulator, ["mlinfra-sa-01"], auth_kind="serviceaccount", service_account_file=str(key_file)
-    )
-    run = run_inventory(tmp_path, config)
-    assert run.returncode == 0, run.stderr
-    assert len(run.hostvars) == 2
-    assert emulator.request_count(operation="oauth2.token") == 1
-    assert all(entry["authorized"] for entry in emulator.requests(operation="instances.aggregatedList"))
 
 
 # Errors -----------------------------------------------------------------------------
