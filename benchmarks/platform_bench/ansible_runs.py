@@ -1,0 +1,256 @@
+"""Run ansible-playbook against the lab with per-task timing, and summarize where the time went."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CALLBACK_DIR = Path(__file__).resolve().parent / "callback_plugins"
+ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
+LAB_INVENTORY = "inventories/lab"
+
+# Actions that run on the controller only and send nothing to the host.
+CONTROLLER_ACTIONS = frozenset(
+    {
+        "ansible.builtin.set_fact",
+        "ansible.builtin.assert",
+        "ansible.builtin.debug",
+        "ansible.builtin.fail",
+        "ansible.builtin.validate_argument_spec",
+        "ansible.builtin.include_tasks",
+        "ansible.builtin.include_role",
+        "ansible.builtin.include_vars",
+        "ansible.builtin.meta",
+        "ansible.builtin.group_by",
+        "ansible.builtin.add_host",
+        "set_fact",
+        "assert",
+        "debug",
+        "fail",
+        "include_tasks",
+        "include_role",
+        "meta",
+    }
+)
+
+# How a first run's time is grouped: the action decides the category.
+CATEGORIES = (
+    ("package installs and downloads (apt)", ("ansible.builtin.apt", "ansible.builtin.package", "apt")),
+    ("image pulls and admission (launch_config)", ("mlinfra.platform.launch_config",)),
+    ("fact gathering", ("ansible.builtin.gather_facts", "gather_facts", "ansible.builtin.setup")),
+    ("health waits", ("ansible.builtin.uri", "ansible.builtin.wait_for")),
+    ("service starts and restarts (systemd)", ("ansible.builtin.systemd_service", "ansible.builtin.systemd")),
+)
+
+_RECAP_LINE = re.compile(
+    r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
+    r"unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)"
+)
+
+
+class PlaybookError(RuntimeError):
+    """An ansible-playbook run failed; the message names the playbook and the log file."""
+
+
+@dataclass
+class TaskRecord:
+    play: str
+    role: str
+    task: str
+    action: str
+    host: str
+    status: str
+    changed: bool
+    start: float
+    end: float
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+
+@dataclass
+class RunSummary:
+    """One playbook run: wall time, tasks per host and where the time went."""
+
+    label: str
+    hosts: int
+    pipelining: bool
+    wall_s: float
+    # Tasks that ran on a host (ok, changed or failed), skipped ones excluded; mean over hosts.
+    tasks_per_host: float
+    module_tasks_per_host: float
+    skipped_per_host: float
+    changed: int
+    recap: dict[str, dict[str, int]]
+    # Wall-clock seconds per role, from the first host starting a task to the last host ending it.
+    role_wall_s: dict[str, float] = field(default_factory=dict)
+    category_wall_s: dict[str, float] = field(default_factory=dict)
+    # The slowest tasks: name, action, wall seconds, summed host seconds.
+    top_tasks: list[dict] = field(default_factory=list)
+
+    @property
+    def wall_per_host_s(self) -> float:
+        return self.wall_s / self.hosts
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["wall_per_host_s"] = self.wall_per_host_s
+        return data
+
+
+def load_task_records(path: Path) -> list[TaskRecord]:
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            records.append(TaskRecord(**json.loads(line)))
+    return records
+
+
+def category_of(action: str) -> str:
+    for name, actions in CATEGORIES:
+        if action in actions:
+            return name
+    return "other tasks"
+
+
+def _merged_wall(intervals: list[tuple[float, float]]) -> float:
+    """Return the length of the union of the intervals, so parallel hosts count once."""
+    total = 0.0
+    current_start, current_end = None, None
+    for start, end in sorted(intervals):
+        if current_end is None or start > current_end:
+            if current_end is not None:
+                total += current_end - current_start
+            current_start, current_end = start, end
+        else:
+            current_end = max(current_end, end)
+    if current_end is not None:
+        total += current_end - current_start
+    return total
+
+
+def summarize_records(
+    label: str, records: list[TaskRecord], *, wall_s: float, pipelining: bool, recap: dict, top: int = 12
+) -> RunSummary:
+    """Summarize a run's task records: tasks per host, time per role and per category, slowest tasks."""
+    hosts = sorted({record.host for record in records})
+    if not hosts:
+        raise PlaybookError(f"{label}: the timing file has no task results; was the task_timing callback enabled?")
+    ran = [record for record in records if record.status != "skipped"]
+    module_tasks = [record for record in ran if record.action not in CONTROLLER_ACTIONS]
+    skipped = [record for record in records if record.status == "skipped"]
+
+    by_role: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    by_category: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    by_task: dict[tuple[str, str, str], list[TaskRecord]] = defaultdict(list)
+    for record in ran:
+        by_role[record.role or f"(play) {record.play}"].append((record.start, record.end))
+        by_category[category_of(record.action)].append((record.start, record.end))
+        by_task[(record.play, record.task, record.action)].append(record)
+
+    slowest = []
+    for (play, task, action), task_records in by_task.items():
+        slowest.append(
+            {
+                "play": play,
+                "task": task,
+                "action": action,
+                "wall_s": _merged_wall([(r.start, r.end) for r in task_records]),
+                "host_s": sum(r.seconds for r in task_records),
+            }
+        )
+    slowest.sort(key=lambda item: item["wall_s"], reverse=True)
+
+    return RunSummary(
+        label=label,
+        hosts=len(hosts),
+        pipelining=pipelining,
+        wall_s=wall_s,
+        tasks_per_host=len(ran) / len(hosts),
+        module_tasks_per_host=len(module_tasks) / len(hosts),
+        skipped_per_host=len(skipped) / len(hosts),
+        changed=sum(counts["changed"] for counts in recap.values()),
+        recap=recap,
+        role_wall_s={role: _merged_wall(spans) for role, spans in by_role.items()},
+        category_wall_s={name: _merged_wall(spans) for name, spans in by_category.items()},
+        top_tasks=slowest[:top],
+    )
+
+
+def playbook_env(timing_file: Path, pipelining: bool) -> dict[str, str]:
+    return dict(
+        os.environ,
+        ANSIBLE_FORCE_COLOR="0",
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_CALLBACK_PLUGINS=str(CALLBACK_DIR),
+        ANSIBLE_CALLBACKS_ENABLED="task_timing",
+        ANSIBLE_PIPELINING="True" if pipelining else "False",
+        MLINFRA_TASK_TIMING_FILE=str(timing_file),
+    )
+
+
+def run_playbook(
+    label: str, playbook: str, log_dir: Path, extra_args: list[str] | None = None, pipelining: bool = True
+) -> RunSummary:
+    """Run a playbook on the lab inventory with the timing callback and return its summary.
+
+    The wall time covers the whole ansible-playbook process, inventory loading included.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+    log_file = log_dir / f"{slug}.log"
+    timing_file = log_dir / f"{slug}.jsonl"
+    timing_file.unlink(missing_ok=True)
+    command = [ANSIBLE_PLAYBOOK, playbook, "-i", LAB_INVENTORY, *(extra_args or [])]
+    print(f"bench: {label}: {' '.join(command[1:])}", flush=True)
+
+    started = time.monotonic()
+    with log_file.open("w", encoding="utf-8") as log:
+        result = subprocess.run(
+            command,
+            cwd=REPO_ROOT,
+            env=playbook_env(timing_file, pipelining),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    wall_s = time.monotonic() - started
+    if result.returncode != 0:
+        raise PlaybookError(f"{label}: ansible-playbook exited {result.returncode}; see {log_file}")
+
+    recap = {}
+    for line in log_file.read_text(encoding="utf-8").splitlines():
+        match = _RECAP_LINE.match(line)
+        if match:
+            recap[match["host"]] = {key: int(value) for key, value in match.groupdict().items() if key != "host"}
+    summary = summarize_records(
+        label, load_task_records(timing_file), wall_s=wall_s, pipelining=pipelining, recap=recap
+    )
+    print(
+        f"bench: {label}: {wall_s:.1f} s, {summary.hosts} hosts, {summary.tasks_per_host:.1f} tasks per host, "
+        f"changed={summary.changed}",
+        flush=True,
+    )
+    return summary
+
+
+def write_floor_playbook(directory: Path, task_count: int) -> Path:
+    """Write the floor playbook: task_count stat tasks of one file on every host, no fact gathering."""
+    tasks = "".join(
+        f"    - name: Read the state of /etc/hostname ({index})\n"
+        "      ansible.builtin.stat:\n"
+        "        path: /etc/hostname\n"
+        for index in range(1, task_count + 1)
+    )
+    path = directory / f"floor-{task_count}-tasks.yml"
+    header = f"---\n- name: Do nothing, {task_count} times\n  hosts: all\n  gather_facts: false\n  tasks:\n"
+    path.write_text(header + tasks)
+    return path
