@@ -24,6 +24,7 @@ sys.path.insert(0, str(BENCHMARKS_DIR))
 sys.path.insert(0, str(BENCHMARKS_DIR.parent))
 
 from platform_bench import render, report  # noqa: E402 (needs the paths above)
+from platform_bench.ansible_runs import resummarize  # noqa: E402
 from platform_bench.suite import BenchmarkError, Suite  # noqa: E402
 
 RESULTS_DIR = BENCHMARKS_DIR / "results"
@@ -46,18 +47,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep-lab", action="store_true", help="leave the lab running at the end")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="where to write (default: %(default)s)")
     parser.add_argument("--from-json", type=Path, help="rebuild the report and plots from this results file only")
+    parser.add_argument(
+        "--timing-dir",
+        type=Path,
+        help="with --from-json: recompute every run summary from the timing files a run left in this folder",
+    )
     return parser.parse_args(argv)
 
 
-def write_report(results: dict, results_dir: Path) -> Path:
-    """Write <date>.json, <date>.md and the plots into results_dir; return the report's path."""
-    results_dir.mkdir(parents=True, exist_ok=True)
-    date = results["date"]
-    (results_dir / f"{date}.json").write_text(json.dumps(results, indent=2) + "\n")
-    plots = render.write_plots(results, results_dir, date)
-    report_path = results_dir / f"{date}.md"
-    report_path.write_text(render.render_markdown(results, plots))
-    return report_path
+def resummarize_runs(results: dict, timing_dir: Path) -> None:
+    """Replace every stored run summary with one recomputed from its timing file."""
+    convergence = results["convergence"]
+    convergence["first_runs"] = [resummarize(run, timing_dir) for run in convergence["first_runs"]]
+    for case in convergence["cases"]:
+        for key in ("site", "floor", "floor_all_tasks"):
+            if key in case:
+                case[key] = resummarize(case[key], timing_dir)
+    for entry in results.get("rollout") or []:
+        entry["run"] = resummarize(entry["run"], timing_dir)
 
 
 def print_ratios(results: dict) -> None:
@@ -84,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.from_json:
         results = json.loads(args.from_json.read_text())
+        if args.timing_dir:
+            resummarize_runs(results, args.timing_dir)
     else:
         if args.skip_inventory:
             inventory_args = None
@@ -98,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         except BenchmarkError as exc:
             print(f"error: {exc}; partial results in {work_dir / 'partial-results.json'}", file=sys.stderr)
             return 1
-    report_path = write_report(results, args.results_dir)
+    report_path = render.write_report(results, args.results_dir)
     print(f"bench: report written to {report_path}")
     print_ratios(results)
     return 0

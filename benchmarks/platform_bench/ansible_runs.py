@@ -41,14 +41,27 @@ CONTROLLER_ACTIONS = frozenset(
     }
 )
 
-# How a first run's time is grouped: the action decides the category.
+# How a run's time is grouped: the action decides the category.
 CATEGORIES = (
     ("package installs and downloads (apt)", ("ansible.builtin.apt", "ansible.builtin.package", "apt")),
     ("image pulls and admission (launch_config)", ("mlinfra.platform.launch_config",)),
     ("fact gathering", ("ansible.builtin.gather_facts", "gather_facts", "ansible.builtin.setup")),
+    ("GPU facts (nvidia-smi)", ("mlinfra.platform.nvidia_gpu_facts",)),
     ("health waits", ("ansible.builtin.uri", "ansible.builtin.wait_for")),
     ("service starts and restarts (systemd)", ("ansible.builtin.systemd_service", "ansible.builtin.systemd")),
+    (
+        "file writes (template, copy, file)",
+        ("ansible.builtin.template", "ansible.builtin.copy", "ansible.builtin.file", "ansible.builtin.lineinfile"),
+    ),
+    (
+        "host reads and commands (stat, slurp, command)",
+        ("ansible.builtin.stat", "ansible.builtin.slurp", "ansible.builtin.command", "ansible.builtin.ping"),
+    ),
+    ("controller-only tasks (set_fact, assert, include_tasks)", tuple(CONTROLLER_ACTIONS)),
 )
+SKIPPED_CATEGORY = "skipped tasks (condition evaluated, nothing sent)"
+# Wall time covered by no task result: inventory loading, play and task setup, strategy overhead.
+BETWEEN_TASKS_CATEGORY = "between tasks (inventory load, play setup, controller)"
 
 _RECAP_LINE = re.compile(
     r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
@@ -156,6 +169,12 @@ def summarize_records(
         by_role[record.role or f"(play) {record.play}"].append((record.start, record.end))
         by_category[category_of(record.action)].append((record.start, record.end))
         by_task[(record.play, record.task, record.action)].append(record)
+    for record in skipped:
+        by_category[SKIPPED_CATEGORY].append((record.start, record.end))
+    category_wall_s = {name: _merged_wall(spans) for name, spans in by_category.items()}
+    category_wall_s[BETWEEN_TASKS_CATEGORY] = max(
+        0.0, wall_s - _merged_wall([(record.start, record.end) for record in records])
+    )
 
     slowest = []
     for (play, task, action), task_records in by_task.items():
@@ -181,9 +200,21 @@ def summarize_records(
         changed=sum(counts["changed"] for counts in recap.values()),
         recap=recap,
         role_wall_s={role: _merged_wall(spans) for role, spans in by_role.items()},
-        category_wall_s={name: _merged_wall(spans) for name, spans in by_category.items()},
+        category_wall_s=category_wall_s,
         top_tasks=slowest[:top],
     )
+
+
+def timing_file_name(label: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-") + ".jsonl"
+
+
+def resummarize(summary: dict, timing_dir: Path) -> dict:
+    """Recompute a stored run summary from the timing file its run left in timing_dir."""
+    records = load_task_records(timing_dir / timing_file_name(summary["label"]))
+    return summarize_records(
+        summary["label"], records, wall_s=summary["wall_s"], pipelining=summary["pipelining"], recap=summary["recap"]
+    ).to_dict()
 
 
 def playbook_env(timing_file: Path, pipelining: bool) -> dict[str, str]:
@@ -205,9 +236,8 @@ def run_playbook(
 
     The wall time covers the whole ansible-playbook process, inventory loading included.
     """
-    slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
-    log_file = log_dir / f"{slug}.log"
-    timing_file = log_dir / f"{slug}.jsonl"
+    timing_file = log_dir / timing_file_name(label)
+    log_file = timing_file.with_suffix(".log")
     timing_file.unlink(missing_ok=True)
     command = [ANSIBLE_PLAYBOOK, playbook, "-i", LAB_INVENTORY, *(extra_args or [])]
     print(f"bench: {label}: {' '.join(command[1:])}", flush=True)

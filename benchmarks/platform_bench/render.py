@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 from pathlib import Path
 
@@ -351,3 +352,14 @@ def render_markdown(results: dict, plots: dict[str, str]) -> str:
         lines += ["## Inventory load", "", "Skipped in this run (`--skip-inventory`).", ""]
     lines += ["What each case measures: [docs/benchmarks.md](../../docs/benchmarks.md).", ""]
     return "\n".join(lines)
+
+
+def write_report(results: dict, results_dir: Path) -> Path:
+    """Write <date>.json, <date>.md and the plots into results_dir; return the report's path."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    date = results["date"]
+    (results_dir / f"{date}.json").write_text(json.dumps(results, indent=2) + "\n")
+    plots = write_plots(results, results_dir, date)
+    report_path = results_dir / f"{date}.md"
+    report_path.write_text(render_markdown(results, plots))
+    return report_path
