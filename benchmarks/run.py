@@ -73,6 +73,7 @@ def print_ratios(results: dict) -> None:
         print(
             f"  idempotent site.yml / host-task floor, {row['hosts']} hosts, "
             f"pipelining {'on' if row['pipelining'] else 'off'}: {row['ratio']:.2f}"
+            + (f", CPU time {row['cpu_ratio']:.2f}" if row["cpu_ratio"] is not None else "")
             + (f" (all-task floor: {row['ratio_all_tasks']:.2f})" if row["ratio_all_tasks"] is not None else "")
         )
     if results.get("cold_start"):

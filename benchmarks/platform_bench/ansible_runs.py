@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -16,6 +17,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CALLBACK_DIR = Path(__file__).resolve().parent / "callback_plugins"
 ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 LAB_INVENTORY = "inventories/lab"
+LAB_LABEL = "dev.mlinfra.lab=1"
+CPUACCT_ROOT = Path("/sys/fs/cgroup/cpuacct/docker")
 
 # Actions that run on the controller only and send nothing to the host.
 CONTROLLER_ACTIONS = frozenset(
@@ -109,6 +112,16 @@ class RunSummary:
     category_wall_s: dict[str, float] = field(default_factory=dict)
     # The slowest tasks: name, action, wall seconds, summed host seconds.
     top_tasks: list[dict] = field(default_factory=list)
+    # CPU seconds (user + system) of ansible-playbook and every process it started on the controller.
+    controller_cpu_s: float | None = None
+    # CPU seconds of the lab's containers (hosts and registry) during the run, from their cpuacct cgroups.
+    hosts_cpu_s: float | None = None
+
+    @property
+    def cpu_s(self) -> float | None:
+        if self.controller_cpu_s is None or self.hosts_cpu_s is None:
+            return None
+        return self.controller_cpu_s + self.hosts_cpu_s
 
     @property
     def wall_per_host_s(self) -> float:
@@ -117,6 +130,7 @@ class RunSummary:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["wall_per_host_s"] = self.wall_per_host_s
+        data["cpu_s"] = self.cpu_s
         return data
 
 
@@ -212,9 +226,40 @@ def timing_file_name(label: str) -> str:
 def resummarize(summary: dict, timing_dir: Path) -> dict:
     """Recompute a stored run summary from the timing file its run left in timing_dir."""
     records = load_task_records(timing_dir / timing_file_name(summary["label"]))
-    return summarize_records(
+    recomputed = summarize_records(
         summary["label"], records, wall_s=summary["wall_s"], pipelining=summary["pipelining"], recap=summary["recap"]
-    ).to_dict()
+    )
+    recomputed.controller_cpu_s = summary.get("controller_cpu_s")
+    recomputed.hosts_cpu_s = summary.get("hosts_cpu_s")
+    return recomputed.to_dict()
+
+
+def lab_cpu_seconds() -> dict[str, float] | None:
+    """Return the CPU seconds each lab container has used so far, by container id.
+
+    Reads cgroup v1 cpuacct.usage (nanoseconds), which counts the container's
+    nested cgroups too, so workload containers inside a host are included.
+    Returns None on a machine without cgroup v1 cpuacct.
+    """
+    result = subprocess.run(
+        ["docker", "ps", "--quiet", "--no-trunc", "--filter", f"label={LAB_LABEL}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    usage = {}
+    for container_id in result.stdout.split():
+        path = CPUACCT_ROOT / container_id / "cpuacct.usage"
+        if not path.is_file():
+            # NOTE: only cgroup v1 with docker's default cgroup parent is read; elsewhere host CPU is not reported.
+            return None
+        usage[container_id] = int(path.read_text()) / 1e9
+    return usage
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def playbook_env(timing_file: Path, pipelining: bool) -> dict[str, str]:
@@ -242,6 +287,8 @@ def run_playbook(
     command = [ANSIBLE_PLAYBOOK, playbook, "-i", LAB_INVENTORY, *(extra_args or [])]
     print(f"bench: {label}: {' '.join(command[1:])}", flush=True)
 
+    hosts_before = lab_cpu_seconds()
+    children_before = _children_cpu_seconds()
     started = time.monotonic()
     with log_file.open("w", encoding="utf-8") as log:
         result = subprocess.run(
@@ -253,6 +300,8 @@ def run_playbook(
             check=False,
         )
     wall_s = time.monotonic() - started
+    controller_cpu_s = _children_cpu_seconds() - children_before
+    hosts_after = lab_cpu_seconds()
     if result.returncode != 0:
         raise PlaybookError(f"{label}: ansible-playbook exited {result.returncode}; see {log_file}")
 
@@ -264,8 +313,12 @@ def run_playbook(
     summary = summarize_records(
         label, load_task_records(timing_file), wall_s=wall_s, pipelining=pipelining, recap=recap
     )
+    summary.controller_cpu_s = controller_cpu_s
+    if hosts_before is not None and hosts_after is not None:
+        summary.hosts_cpu_s = sum(after - hosts_before.get(key, 0.0) for key, after in hosts_after.items())
     print(
-        f"bench: {label}: {wall_s:.1f} s, {summary.hosts} hosts, {summary.tasks_per_host:.1f} tasks per host, "
+        f"bench: {label}: {wall_s:.1f} s, CPU {summary.cpu_s or 0:.1f} s, {summary.hosts} hosts, "
+        f"{summary.tasks_per_host:.1f} tasks per host, "
         f"changed={summary.changed}",
         flush=True,
     )

@@ -156,6 +156,11 @@ def _summary_lines(results: dict) -> list[str]:
                 f"| Idempotent site.yml / host-task floor, 3 hosts | {row['ratio']:.2f} | "
                 f"{_verdict(row['ratio'] <= report.IDEMPOTENT_LIMIT)} the {report.IDEMPOTENT_LIMIT}x limit |"
             )
+            if row["cpu_ratio"] is not None:
+                lines.append(
+                    f"| Idempotent site.yml / host-task floor, 3 hosts, CPU time | {row['cpu_ratio']:.2f} | "
+                    f"{_verdict(row['cpu_ratio'] <= report.IDEMPOTENT_LIMIT)} the {report.IDEMPOTENT_LIMIT}x limit |"
+                )
             if row["ratio_all_tasks"] is not None:
                 lines.append(
                     f"| Idempotent site.yml / all-task floor, 3 hosts | {row['ratio_all_tasks']:.2f} | "
@@ -167,7 +172,9 @@ def _summary_lines(results: dict) -> list[str]:
             mode = "on" if row["pipelining"] else "off"
             lines.append(
                 f"| Idempotent site.yml / host-task floor, {row['hosts']} hosts, pipelining {mode} | "
-                f"{row['ratio']:.2f} | |"
+                f"{row['ratio']:.2f}"
+                + (f" (CPU time {row['cpu_ratio']:.2f})" if row["cpu_ratio"] is not None else "")
+                + " | |"
             )
     gain = report.pipelining_gain(results)
     if gain:
@@ -217,11 +224,17 @@ def _first_run_lines(results: dict) -> list[str]:
     return lines
 
 
+def _cpu_cell(total: float | None, controller: float | None) -> str:
+    if total is None:
+        return "n/a"
+    return f"{_seconds(total)} ({_seconds(controller)})"
+
+
 def _convergence_lines(results: dict) -> list[str]:
     lines = [
         "| Hosts | Pipelining | Runs | Tasks per host (reach host) | site.yml | per host | Host-task floor | Ratio "
-        "| All-task floor | Ratio |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| All-task floor | Ratio | CPU: site.yml (controller) | CPU: floor (controller) | CPU ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in report.convergence_rows(results):
         all_tasks = "n/a | n/a"
@@ -231,7 +244,9 @@ def _convergence_lines(results: dict) -> list[str]:
             f"| {row['hosts']} | {'on' if row['pipelining'] else 'off'} | {row['repetitions']} | "
             f"{row['tasks_per_host']:.0f} ({row['module_tasks_per_host']:.0f}) | {_seconds(row['site_wall_s'])} | "
             f"{_seconds(row['site_wall_per_host_s'])} | {_seconds(row['floor_wall_s'])} | {row['ratio']:.2f} | "
-            f"{all_tasks} |"
+            f"{all_tasks} | {_cpu_cell(row['site_cpu_s'], row['site_controller_cpu_s'])} | "
+            f"{_cpu_cell(row['floor_cpu_s'], row['floor_controller_cpu_s'])} | "
+            f"{'n/a' if row['cpu_ratio'] is None else format(row['cpu_ratio'], '.2f')} |"
         )
     cases = [case for case in results["convergence"]["cases"] if case["hosts"] == 3 and case["pipelining"]]
     if cases:

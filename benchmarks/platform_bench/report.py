@@ -13,9 +13,20 @@ IDEMPOTENT_LIMIT = 1.5
 COLD_START_FACTOR = 1.2
 
 
-def case_ratio(case: dict, floor: str = "floor") -> float:
-    """Return the idempotent site.yml run's wall time over the wall time of one of its floors."""
-    return case["site"]["wall_s"] / case[floor]["wall_s"]
+def case_ratio(case: dict, floor: str = "floor", measure: str = "wall_s") -> float | None:
+    """Return the idempotent site.yml run's wall time (or CPU time) over the same measure of one of its floors.
+
+    Returns None when the measure was not recorded (CPU time needs cgroup v1).
+    """
+    site, base = case["site"].get(measure), case[floor].get(measure)
+    if site is None or base is None:
+        return None
+    return site / base
+
+
+def _median_or_none(values: list[float | None]) -> float | None:
+    known = [value for value in values if value is not None]
+    return statistics.median(known) if known else None
 
 
 def _cases(results: dict, hosts: int, pipelining: bool) -> list[dict]:
@@ -39,6 +50,11 @@ def convergence_rows(results: dict) -> list[dict]:
             "site_wall_s": statistics.median(case["site"]["wall_s"] for case in cases),
             "floor_wall_s": statistics.median(case["floor"]["wall_s"] for case in cases),
             "ratio": statistics.median(case_ratio(case) for case in cases),
+            "site_cpu_s": _median_or_none([case["site"].get("cpu_s") for case in cases]),
+            "floor_cpu_s": _median_or_none([case["floor"].get("cpu_s") for case in cases]),
+            "site_controller_cpu_s": _median_or_none([case["site"].get("controller_cpu_s") for case in cases]),
+            "floor_controller_cpu_s": _median_or_none([case["floor"].get("controller_cpu_s") for case in cases]),
+            "cpu_ratio": _median_or_none([case_ratio(case, measure="cpu_s") for case in cases]),
             "floor_all_tasks_wall_s": None,
             "ratio_all_tasks": None,
         }

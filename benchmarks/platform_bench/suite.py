@@ -127,7 +127,12 @@ class Suite:
             ).to_dict()
         self.results["convergence"]["cases"].append(case)
         self.save_partial()
-        print(f"bench: convergence ratio ({label}): {report.case_ratio(case):.2f} of the host-task floor", flush=True)
+        cpu_ratio = report.case_ratio(case, measure="cpu_s")
+        print(
+            f"bench: convergence ratio ({label}): wall {report.case_ratio(case):.2f}, "
+            f"CPU {'n/a' if cpu_ratio is None else format(cpu_ratio, '.2f')} of the host-task floor",
+            flush=True,
+        )
 
     # Cold start and rollout ----------------------------------------------------
 
@@ -195,7 +200,7 @@ class Suite:
         lab("down")
         try:
             self.grow_fleet(3)
-            repetitions = 1 if self.quick else 2
+            repetitions = 1 if self.quick else 3
             for repetition in range(1, repetitions + 1):
                 self.idempotent_against_floor(3, True, repetition, all_tasks_floor=True)
             if not self.quick:

@@ -185,6 +185,21 @@ def test_convergence_ratio_to_both_floors(results):
     assert row["site_wall_per_host_s"] == pytest.approx(36.97 / 3)
 
 
+def test_convergence_cpu_ratio_when_recorded(results):
+    assert report.convergence_rows(results)[0]["cpu_ratio"] is None
+
+    case = results["convergence"]["cases"][0]
+    case["site"].update(cpu_s=48.0, controller_cpu_s=24.0)
+    case["floor"].update(cpu_s=24.0, controller_cpu_s=6.0)
+    row = report.convergence_rows(results)[0]
+    assert row["cpu_ratio"] == pytest.approx(2.0)
+    assert row["site_controller_cpu_s"] == pytest.approx(24.0)
+
+    markdown = render.render_markdown(results, {})
+    assert "| Idempotent site.yml / host-task floor, 3 hosts, CPU time | 2.00 | **over** the 1.5x limit |" in markdown
+    assert "| 48.0 s (24.0 s) | 24.0 s (6.00 s) | 2.00 |" in markdown
+
+
 def test_convergence_uses_median_of_repetitions(results):
     case = results["convergence"]["cases"][0]
     slower = json.loads(json.dumps(case))
