@@ -250,18 +250,26 @@ UNIQUE_HOSTVARS = frozenset({"gce_name", "gce_id", "gce_private_ip", "gce_public
 class SharedValues:
     """Store of host variable values that lets many hosts share one copy of each.
 
-    ansible-core 2.19 copies every str and int it receives through
+    ansible-core 2.19 copies every str, int and dict it receives through
     ``set_variable`` into a new object tagged with the inventory source's
     origin, unless the value already carries an origin tag. Given that same tag
-    function (``tag``), the store tags each distinct value once and hands the
-    same object to every host, so ansible-core keeps it as it is. Without
-    ``tag`` the values are only deduplicated.
+    function (``tag``), the store tags each distinct str and int once and hands
+    the same object to every host, so ansible-core keeps it as it is. It also
+    tags each host's dicts of such values. Without ``tag`` the values are only
+    deduplicated.
     """
 
     def __init__(self, tag: Callable[[Any], Any] | None = None) -> None:
         self._tag = tag
         self._strings: dict[str, Any] = {}
         self._integers: dict[int, Any] = {}
+        # Types of the values that are final as returned: None, bools, and
+        # what ``tag`` returns for a str, an int and a dict. ansible-core's
+        # inventory would store such values unchanged.
+        self.final_types: frozenset[type] = frozenset({type(None), bool})
+        self.tags_values = tag is not None
+        if tag is not None:
+            self.final_types |= {type(tag("")), type(tag(0)), type(tag({}))}
 
     def shared(self, value: Any) -> Any:
         """Return the stored copy of a str or int, adding it on first use; return other values unchanged."""
@@ -279,7 +287,7 @@ class SharedValues:
         return result
 
     def unique(self, value: Any) -> Any:
-        """Tag a value that no other host has, without storing it."""
+        """Tag a str or int that no other host has, without storing it; return other values unchanged."""
         if self._tag is None or type(value) not in (str, int):
             return value
         return self._tag(value)
@@ -288,16 +296,20 @@ class SharedValues:
         """Return a copy of one host's variables in which repeated values are shared.
 
         Values of nested dicts (labels, metadata, scheduling) are shared too,
-        and their keys interned. Other containers are copied by reference.
+        and their keys interned. A nested dict is tagged only when all of its
+        values are final. Other containers are copied by reference.
         """
         result: dict[str, Any] = {}
         for name, value in hostvars.items():
             if name in UNIQUE_HOSTVARS:
                 result[name] = self.unique(value)
             elif type(value) is dict:
-                result[name] = {
+                mapping = {
                     sys.intern(key) if type(key) is str else key: self.shared(item) for key, item in value.items()
                 }
+                if self._tag is not None and all(type(item) in self.final_types for item in mapping.values()):
+                    mapping = self._tag(mapping)
+                result[name] = mapping
             else:
                 result[name] = self.shared(value)
         return result
