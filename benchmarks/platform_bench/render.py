@@ -232,7 +232,8 @@ def _cpu_cell(total: float | None, controller: float | None) -> str:
 
 def _convergence_lines(results: dict) -> list[str]:
     lines = [
-        "| Hosts | Pipelining | Runs | Tasks per host (reach host) | site.yml | per host | Host-task floor | Ratio "
+        "| Hosts | Pipelining | Runs | Tasks per host: ran (reached host, skipped) | site.yml | per host "
+        "| Host-task floor | Ratio "
         "| All-task floor | Ratio | CPU: site.yml (controller) | CPU: floor (controller) | CPU ratio |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -242,7 +243,8 @@ def _convergence_lines(results: dict) -> list[str]:
             all_tasks = f"{_seconds(row['floor_all_tasks_wall_s'])} | {row['ratio_all_tasks']:.2f}"
         lines.append(
             f"| {row['hosts']} | {'on' if row['pipelining'] else 'off'} | {row['repetitions']} | "
-            f"{row['tasks_per_host']:.0f} ({row['module_tasks_per_host']:.0f}) | {_seconds(row['site_wall_s'])} | "
+            f"{row['tasks_per_host']:.0f} ({row['module_tasks_per_host']:.0f}, {row['skipped_per_host']:.0f}) | "
+            f"{_seconds(row['site_wall_s'])} | "
             f"{_seconds(row['site_wall_per_host_s'])} | {_seconds(row['floor_wall_s'])} | {row['ratio']:.2f} | "
             f"{all_tasks} | {_cpu_cell(row['site_cpu_s'], row['site_controller_cpu_s'])} | "
             f"{_cpu_cell(row['floor_cpu_s'], row['floor_controller_cpu_s'])} | "

@@ -47,6 +47,7 @@ def convergence_rows(results: dict) -> list[dict]:
             "repetitions": len(cases),
             "tasks_per_host": cases[0]["site"]["tasks_per_host"],
             "module_tasks_per_host": cases[0]["site"]["module_tasks_per_host"],
+            "skipped_per_host": cases[0]["site"]["skipped_per_host"],
             "site_wall_s": statistics.median(case["site"]["wall_s"] for case in cases),
             "floor_wall_s": statistics.median(case["floor"]["wall_s"] for case in cases),
             "ratio": statistics.median(case_ratio(case) for case in cases),
