@@ -30,19 +30,29 @@ def plot_convergence(results: dict, path: Path) -> None:
     labels = [f"{row['hosts']} hosts\npipelining {'on' if row['pipelining'] else 'off'}" for row in rows]
     positions = range(len(rows))
     width = 0.27
-    figure, axes = plt.subplots(figsize=(8, 4.5))
-    axes.bar([p - width for p in positions], [row["site_wall_s"] for row in rows], width, label="site.yml, idempotent")
-    axes.bar(positions, [row["floor_wall_s"] for row in rows], width, label="floor: one stat per host task")
-    axes.bar(
+    figure, (time_axes, ratio_axes) = plt.subplots(1, 2, figsize=(12, 4.5), width_ratios=(3, 2))
+    time_axes.bar(
+        [p - width for p in positions], [row["site_wall_s"] for row in rows], width, label="site.yml, idempotent"
+    )
+    time_axes.bar(positions, [row["floor_wall_s"] for row in rows], width, label="floor: one stat per host task")
+    time_axes.bar(
         [p + width for p in positions],
         [row["floor_all_tasks_wall_s"] or 0 for row in rows],
         width,
         label="floor: one stat per task (3 hosts only)",
     )
-    axes.set_xticks(list(positions), labels)
-    axes.set_ylabel("wall time (s)")
-    axes.set_title("Idempotent site.yml against its floors")
-    axes.legend(fontsize="small")
+    time_axes.set_xticks(list(positions), labels)
+    time_axes.set_ylabel("wall time (s)")
+    time_axes.set_title("Idempotent site.yml against its floors")
+    time_axes.legend(fontsize="small")
+
+    ratio_axes.bar([p - 0.2 for p in positions], [row["ratio"] for row in rows], 0.4, label="wall time")
+    ratio_axes.bar([p + 0.2 for p in positions], [row["cpu_ratio"] or 0 for row in rows], 0.4, label="CPU time")
+    ratio_axes.axhline(report.IDEMPOTENT_LIMIT, color="black", linestyle="--", label="limit")
+    ratio_axes.set_xticks(list(positions), labels)
+    ratio_axes.set_ylabel("site.yml / host-task floor")
+    ratio_axes.set_title("Ratio to the host-task floor")
+    ratio_axes.legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
@@ -76,6 +86,9 @@ def plot_cold_start(cold_start: dict, path: Path) -> None:
     for index, case in enumerate(cases, start=1):
         samples = cold_start["samples"][case]
         axes.scatter([index] * len(samples), samples, s=12, color="black", zorder=3)
+    limit = report.cold_start_ratios(cold_start)["cached"]["limit_s"]
+    axes.axhline(limit, color="black", linestyle="--", label="limit for unit_cached: 1.2 x docker_cached + interval")
+    axes.legend(fontsize="small")
     axes.set_ylabel("start command to first HTTP 200 (s)")
     axes.set_title("Cold start: systemd unit against docker run by hand")
     figure.tight_layout()
