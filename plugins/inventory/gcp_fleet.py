@@ -291,7 +291,7 @@ from ansible_collections.mlinfra.platform.plugins.module_utils import gce_invent
 ENDPOINT_ENV_VAR = "GCP_FLEET_API_ENDPOINT"
 PUBLIC_ENDPOINT = "https://compute.googleapis.com"
 USER_AGENT = "mlinfra-gcp-fleet/1.0"
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 
 # A failed parse is kept this long. The `auto` inventory plugin hands the same
 # source to this plugin a second time in the same run, and then gets the first
@@ -504,22 +504,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if listings is None:
             listings = self._fetch(settings)
         if cache_needs_update:
-            # One JSON text per entry: the jsonfile cache then decodes a single
-            # string instead of running its decoder hooks on every host's dicts.
-            self._cache[cache_key] = json.dumps(
-                {
-                    "format": CACHE_FORMAT,
-                    "projects": {
-                        project: {
-                            "records": listing.records,
-                            "unreachable_zones": listing.unreachable_zones,
-                            "skipped": listing.skipped,
-                        }
-                        for project, listing in listings.items()
-                    },
-                },
-                separators=(",", ":"),
-            )
+            self._cache[cache_key] = self._cache_entry(listings)
         self._populate(listings, settings, path)
 
     # Options ---------------------------------------------------------------------
@@ -886,20 +871,44 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     # Cache -----------------------------------------------------------------------------
 
     @staticmethod
+    def _cache_entry(listings: dict[str, ProjectListing]) -> str:
+        """Encode listings as one JSON text, with each repeated value stored once (gce_inventory.RecordPacker).
+
+        One JSON text per entry: the jsonfile cache then decodes a single
+        string instead of running its decoder hooks on every host's dicts.
+        """
+        packer = gce_inventory.RecordPacker()
+        projects = {
+            project: {
+                "records": [packer.pack(record) for record in listing.records],
+                "unreachable_zones": listing.unreachable_zones,
+                "skipped": listing.skipped,
+            }
+            for project, listing in listings.items()
+        }
+        entry = {"format": CACHE_FORMAT, "values": packer.values, "shapes": packer.shapes, "projects": projects}
+        return json.dumps(entry, separators=(",", ":"))
+
+    @staticmethod
     def _listings_from_cache(cached: Any) -> dict[str, ProjectListing] | None:
-        """Rebuild listings from a cache entry; return None for an entry of another format."""
+        """Rebuild listings from a cache entry, or return None for an entry of another format or a damaged one."""
         try:
             cached = json.loads(cached)
         except (TypeError, ValueError):
             return None
         if not isinstance(cached, dict) or cached.get("format") != CACHE_FORMAT:
             return None
-        return {
-            project: ProjectListing(
-                records=entry["records"], unreachable_zones=entry["unreachable_zones"], skipped=entry["skipped"]
-            )
-            for project, entry in cached["projects"].items()
-        }
+        try:
+            return {
+                project: ProjectListing(
+                    records=gce_inventory.unpack_records(cached["values"], cached["shapes"], entry["records"]),
+                    unreachable_zones=entry["unreachable_zones"],
+                    skipped=entry["skipped"],
+                )
+                for project, entry in cached["projects"].items()
+            }
+        except (AttributeError, IndexError, KeyError, TypeError):
+            return None
 
     # Population ----------------------------------------------------------------------------
 

@@ -240,22 +240,35 @@ def test_environment_guard_error_mode(plugin):
 
 
 def test_cache_entry_round_trip(plugin):
-    listings = {"p": gcp_fleet.ProjectListing(records=[record("a", "lab", "1")], unreachable_zones=["z"])}
-    text = json.dumps(
-        {
-            "format": gcp_fleet.CACHE_FORMAT,
-            "projects": {
-                "p": {"records": listings["p"].records, "unreachable_zones": ["z"], "skipped": None},
-                "q": {"records": [], "unreachable_zones": [], "skipped": "Permission denied listing instances in q"},
-            },
-        }
-    )
+    listings = {
+        "p": gcp_fleet.ProjectListing(
+            records=[record("a", "lab", "1"), dict(record("b", "lab", "2"), gce_labels={"env": "lab"})],
+            unreachable_zones=["z"],
+        ),
+        "q": gcp_fleet.ProjectListing(skipped="Permission denied listing instances in q"),
+    }
+    text = plugin._cache_entry(listings)
     restored = plugin._listings_from_cache(text)
     assert restored["p"].records == listings["p"].records
     assert restored["p"].unreachable_zones == ["z"]
+    assert restored["q"].records == []
     assert restored["q"].skipped == "Permission denied listing instances in q"
+    # Both records' project comes from one entry of the value table.
+    assert restored["p"].records[0]["gce_project"] is restored["p"].records[1]["gce_project"]
+
+
+def test_cache_entry_of_other_format_ignored(plugin):
     assert plugin._listings_from_cache(json.dumps({"format": 0})) is None
     assert plugin._listings_from_cache({"not": "text"}) is None
+    assert plugin._listings_from_cache("not json") is None
+
+
+def test_damaged_cache_entry_ignored(plugin):
+    entry = json.loads(plugin._cache_entry({"p": gcp_fleet.ProjectListing(records=[record("a", "lab", "1")])}))
+    entry["values"] = entry["values"][:2]
+    assert plugin._listings_from_cache(json.dumps(entry)) is None
+    del entry["shapes"]
+    assert plugin._listings_from_cache(json.dumps(entry)) is None
 
 
 def test_cache_identity_changes_with_query(plugin):

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from ansible_collections.mlinfra.platform.plugins.module_utils import gce_inventory as helpers
 
 from .conftest import REPO_ROOT, emulator_config, isolated_env
@@ -101,9 +103,52 @@ def test_host_variables_leave_nested_containers_untagged():
     assert result["gce_ratio"] == 0.5
 
 
-# Loads one inventory source twice in one process: with the plugin's shared,
-# pre-tagged values, and with every value going through ansible-core's
-# inventory proxy. Prints each host's variables as (type, tags, value) trees.
+def test_packed_records_round_trip():
+    packer = helpers.RecordPacker()
+    records = [
+        {"gce_name": "gpu-1", "gce_gpu_count": 1, "gce_nvswitch": True, "gce_ip": None, "gce_labels": {"a": "1"}},
+        {"gce_name": "gpu-2", "gce_gpu_count": 8, "gce_nvswitch": False, "gce_ip": None, "gce_labels": {}},
+        {"gce_name": "gpu-3", "gce_ratio": 1.0},
+    ]
+    rows = [packer.pack(record) for record in records]
+    # Encode and decode through JSON, as the cache does.
+    values, shapes, rows = json.loads(json.dumps([packer.values, packer.shapes, rows]))
+    restored = helpers.unpack_records(values, shapes, rows)
+    assert restored == records
+    assert len(shapes) == 2
+    # True, 1 and 1.0 are equal in Python but kept apart by type.
+    assert restored[0]["gce_nvswitch"] is True
+    assert type(restored[0]["gce_gpu_count"]) is int
+    assert type(restored[2]["gce_ratio"]) is float
+
+
+def test_packed_values_stored_once():
+    packer = helpers.RecordPacker()
+    script = "#!/bin/bash\necho ready\n"
+    for index in range(3):
+        packer.pack({"gce_name": f"host-{index}", "gce_metadata": {"startup-script": script}, "gce_zone": "z"})
+    assert packer.values.count(script) == 1
+    assert packer.values.count("z") == 1
+    assert len(packer.values) == 5
+
+
+def test_packer_rejects_nested_containers():
+    packer = helpers.RecordPacker()
+    with pytest.raises(TypeError, match="Cannot pack a value of type list"):
+        packer.pack({"gce_tags": ["a", "b"]})
+    with pytest.raises(TypeError, match="Cannot pack a value of type dict"):
+        packer.pack({"gce_labels": {"nested": {"a": "b"}}})
+
+
+def test_unpack_rejects_short_row():
+    with pytest.raises(IndexError, match="has 1 values for 2 variables"):
+        helpers.unpack_records(["a"], [["gce_name", "gce_zone"]], [[0, 0]])
+
+
+# Loads one inventory source three times in one process: through the CLI,
+# then with every value going through ansible-core's inventory proxy, then with
+# the plugin's shared, pre-tagged values. Prints each load's host variables as
+# (type, tags, value) trees.
 COMPARE_SCRIPT = r"""
 import io, json, sys
 from ansible.cli.inventory import InventoryCLI
@@ -137,7 +182,7 @@ def load(source, shared):
     return summary(InventoryManager(loader=DataLoader(), sources=[source]).hosts)
 
 source = sys.argv[1]
-# The CLI sets up ansible-core's configuration and plugin loaders; its run also fills a configured cache.
+# The CLI sets up ansible-core's configuration and plugin loaders, and its run fills a configured cache.
 cli = InventoryCLI(["ansible-inventory", "-i", source, "--graph"])
 stdout, sys.stdout = sys.stdout, io.StringIO()
 try:
@@ -195,7 +240,7 @@ def test_shared_values_match_proxy_tagging_from_cache(emulator, tmp_path):
         cache_timeout=3600,
     )
     outcome = compare_paths(tmp_path, config)
-    # The first load listed the API and filled the cache; the other two read the cache.
+    # The first load listed the API and filled the cache, and the other two read the cache.
     assert emulator.request_count(operation="instances.aggregatedList") == 1
     assert len(outcome["first"]["hosts"]) == 20
     assert outcome["shared"]["hosts"] == outcome["plain"]["hosts"]
