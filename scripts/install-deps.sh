@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 log() { echo "deps: $*"; }
 
 install_system_packages() {
-    local wanted=(docker.io debootstrap busybox-static python3-venv git make)
+    local wanted=(docker.io debootstrap busybox-static python3-venv git make qemu-system-x86 qemu-utils fdisk)
     local missing=()
     for package in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
