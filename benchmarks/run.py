@@ -2,7 +2,7 @@
 
 Run from the repository root, with the development venv and the docker engine:
 
-    .venv/bin/python benchmarks/run.py                      # everything, about 45 minutes on 2 cores
+    .venv/bin/python benchmarks/run.py                      # everything: about 50 minutes on 2 busy cores
     .venv/bin/python benchmarks/run.py --quick              # 3 hosts, fewer samples, small inventory
     .venv/bin/python benchmarks/run.py --skip-inventory
     .venv/bin/python benchmarks/run.py --from-json benchmarks/results/2026-12-05.json   # rebuild the report
