@@ -1,4 +1,7 @@
-"""The benchmark report's arithmetic, Markdown and plots, from a recorded quick run (no lab)."""
+"""The benchmark report's arithmetic, Markdown and plots, from recorded results (no lab).
+
+fixtures/results-quick.json holds summaries of real 3-host lab runs and hand-written inventory rows.
+"""
 
 from __future__ import annotations
 
