@@ -142,7 +142,7 @@ class ComputeEmulator:
             self.fleet.load(document)
         self._thread = threading.Thread(target=self._server.serve_forever, name="compute-emulator", daemon=True)
         self._thread.start()
-        log.info("compute emulator started on %s with %d instances", self.url, self.fleet.count())
+        log.info("compute emulator started on %s", self.url)
         return self
 
     def stop(self) -> None:

@@ -861,6 +861,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 retry_after = None
                 cause = "malformed response"
             delay = gce_inventory.retry_delay(attempt, settings.retry_backoff, settings.retry_max_delay, retry_after)
+            if attempt == 0:
+                # Retries of an endpoint that is down take most of a minute with the defaults; say why it waits.
+                self.display.warning(
+                    f"gcp_fleet: {cause} listing {_scope(project, zone)} at {endpoint}; retrying up to "
+                    f"{settings.retries} times (the retries and retry_backoff options set how long)."
+                )
             self.display.vvv(
                 f"gcp_fleet: {cause} listing {_scope(project, zone)}; "
                 f"retry {attempt + 1} of {settings.retries} in {delay:.1f}s"
@@ -1268,7 +1274,11 @@ def _transport_error(
             f"{attempts} attempt(s). Raise timeout, or check the endpoint.",
         )
     cause = gce_inventory.one_line(to_native(error))
-    if len(cause) > 200:
+    # urllib3 wraps the socket error in a long text with the full URL; the errno part is what helps.
+    socket_error = re.search(r"\[Errno -?\d+\] [^'\")\]]+", cause)
+    if socket_error:
+        cause = socket_error.group(0).strip()
+    elif len(cause) > 200:
         cause = cause[:200] + "..."
     source = f" (from {ENDPOINT_ENV_VAR})" if os.environ.get(ENDPOINT_ENV_VAR) else ""
     return ProjectError(

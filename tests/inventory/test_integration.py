@@ -546,7 +546,11 @@ def test_endpoint_unreachable(tmp_path):
         "retry_backoff": 0.05,
     }
     run = run_inventory(tmp_path, config)
-    assert_failed_with(run, "Cannot reach the Compute API at http://127.0.0.1:9", PROJECT, "after 2 attempt(s)")
+    line = assert_failed_with(run, "Cannot reach the Compute API at http://127.0.0.1:9", PROJECT, "after 2 attempt(s)")
+    # The socket error, not urllib3's wrapper text with the request URL.
+    assert "[Errno 111] Connection refused. Check api_endpoint" in line
+    assert "Max retries exceeded" not in line
+    assert any("retrying up to 1 times" in warning for warning in run.warnings()), run.stderr
 
 
 def test_retries_exhausted_on_503(emulator, tmp_path):
