@@ -25,6 +25,20 @@ def _seconds(value: float) -> str:
 # Plots -------------------------------------------------------------------------
 
 
+def _save(figure, path: Path) -> None:
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def _paired_bars(axes, left: list[float], right: list[float], labels: list[str], names: tuple[str, str]) -> None:
+    """Draw two bars per label, side by side."""
+    positions = range(len(labels))
+    axes.bar([p - 0.2 for p in positions], left, 0.4, label=names[0])
+    axes.bar([p + 0.2 for p in positions], right, 0.4, label=names[1])
+    axes.set_xticks(list(positions), labels)
+
+
 def plot_convergence(results: dict, path: Path) -> None:
     rows = report.convergence_rows(results)
     labels = [f"{row['hosts']} hosts\npipelining {'on' if row['pipelining'] else 'off'}" for row in rows]
@@ -46,16 +60,14 @@ def plot_convergence(results: dict, path: Path) -> None:
     time_axes.set_title("Idempotent site.yml against its floors")
     time_axes.legend(fontsize="small")
 
-    ratio_axes.bar([p - 0.2 for p in positions], [row["ratio"] for row in rows], 0.4, label="wall time")
-    ratio_axes.bar([p + 0.2 for p in positions], [row["cpu_ratio"] or 0 for row in rows], 0.4, label="CPU time")
+    ratios = [row["ratio"] for row in rows]
+    cpu_ratios = [row["cpu_ratio"] or 0 for row in rows]
+    _paired_bars(ratio_axes, ratios, cpu_ratios, labels, ("wall time", "CPU time"))
     ratio_axes.axhline(report.IDEMPOTENT_LIMIT, color="black", linestyle="--", label="limit")
-    ratio_axes.set_xticks(list(positions), labels)
     ratio_axes.set_ylabel("site.yml / host-task floor")
     ratio_axes.set_title("Ratio to the host-task floor")
     ratio_axes.legend(fontsize="small")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    _save(figure, path)
 
 
 def plot_first_runs(results: dict, path: Path) -> None:
@@ -74,9 +86,7 @@ def plot_first_runs(results: dict, path: Path) -> None:
     axes.set_xlabel("wall time (s), hosts in parallel counted once")
     axes.set_title("First site.yml run: where the time goes")
     axes.legend(fontsize="small")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    _save(figure, path)
 
 
 def plot_cold_start(cold_start: dict, path: Path) -> None:
@@ -91,9 +101,7 @@ def plot_cold_start(cold_start: dict, path: Path) -> None:
     axes.legend(fontsize="small")
     axes.set_ylabel("start command to first HTTP 200 (s)")
     axes.set_title("Cold start: systemd unit against docker run by hand")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    _save(figure, path)
 
 
 def plot_rollout(results: dict, path: Path) -> None:
@@ -104,17 +112,12 @@ def plot_rollout(results: dict, path: Path) -> None:
     floors = [
         entry["pool_hosts"] * statistics.median(cold_start["samples"][f"unit_{entry['image']}"]) for entry in entries
     ]
-    positions = range(len(entries))
     figure, axes = plt.subplots(figsize=(8, 4.5))
-    axes.bar([p - 0.2 for p in positions], measured, 0.4, label="rollout.yml")
-    axes.bar([p + 0.2 for p in positions], floors, 0.4, label="N x single-host cold start")
-    axes.set_xticks(list(positions), labels)
+    _paired_bars(axes, measured, floors, labels, ("rollout.yml", "N x single-host cold start"))
     axes.set_ylabel("wall time (s)")
     axes.set_title("Rollout of a new digest across the inference pool")
     axes.legend(fontsize="small")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    _save(figure, path)
 
 
 def plot_inventory(inventory: dict, path: Path) -> None:
@@ -127,9 +130,7 @@ def plot_inventory(inventory: dict, path: Path) -> None:
     memory_axes.set_xlabel("peak resident memory (MB)")
     memory_axes.set_yticks([])
     figure.suptitle(f"Inventory load, {rows[0]['hosts']} hosts" if rows else "Inventory load")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    _save(figure, path)
 
 
 def write_plots(results: dict, directory: Path, prefix: str) -> dict[str, str]:
