@@ -80,18 +80,21 @@ def test_machine_account_from_metadata(fleet, tmp_path):
     assert listing_principals(fleet) == {"vm:lab-vm@mlinfra-lab.iam.gserviceaccount.com"}
 
 
-def test_impersonation_through_iam(fleet, tmp_path):
-    # The source identity is the application default credentials: here a key file.
+def run_impersonation(fleet: ComputeEmulator, tmp_path: Path, iam_endpoint: str):
+    """List the fleet as INVENTORY_ACCOUNT, impersonated by READER's key as the application default credentials."""
     env = isolated_env(tmp_path, GOOGLE_APPLICATION_CREDENTIALS=str(service_account_key(tmp_path, fleet)))
     config = emulator_config(
         fleet,
         [PROJECT],
         auth_kind="impersonation",
         impersonate_service_account=INVENTORY_ACCOUNT,
-        iam_endpoint=fleet.url,
+        iam_endpoint=iam_endpoint,
     )
+    return run_inventory(tmp_path, config, env=env)
 
-    run = run_inventory(tmp_path, config, env=env)
+
+def test_impersonation_through_iam(fleet, tmp_path):
+    run = run_impersonation(fleet, tmp_path, fleet.url)
 
     assert run.returncode == 0, run.stderr
     assert len(run.hostvars) == 2
@@ -104,32 +107,15 @@ def test_impersonation_through_iam(fleet, tmp_path):
 def test_impersonation_denied(fleet, tmp_path):
     denial = f"Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist): {READER}"
     fleet.add_fault(operation="iamcredentials.generateAccessToken", status=403, message=denial)
-    env = isolated_env(tmp_path, GOOGLE_APPLICATION_CREDENTIALS=str(service_account_key(tmp_path, fleet)))
-    config = emulator_config(
-        fleet,
-        [PROJECT],
-        auth_kind="impersonation",
-        impersonate_service_account=INVENTORY_ACCOUNT,
-        iam_endpoint=fleet.url,
-    )
 
-    run = run_inventory(tmp_path, config, env=env)
+    run = run_impersonation(fleet, tmp_path, fleet.url)
 
     assert_failed_with(run, "auth_kind impersonation were rejected", "iam.serviceAccounts.getAccessToken")
     assert fleet.request_count(operation="instances.aggregatedList") == 0
 
 
 def test_iam_endpoint_http_off_loopback(fleet, tmp_path):
-    config = emulator_config(
-        fleet,
-        [PROJECT],
-        auth_kind="impersonation",
-        impersonate_service_account=INVENTORY_ACCOUNT,
-        iam_endpoint="http://iam.example.internal",
-    )
-    env = isolated_env(tmp_path, GOOGLE_APPLICATION_CREDENTIALS=str(service_account_key(tmp_path, fleet)))
-
-    run = run_inventory(tmp_path, config, env=env)
+    run = run_impersonation(fleet, tmp_path, "http://iam.example.internal")
 
     assert_failed_with(run, "Invalid iam_endpoint 'http://iam.example.internal'", "use https")
     assert fleet.request_count() == 0
