@@ -107,6 +107,19 @@ def emulator_config(emulator: ComputeEmulator, projects: list[str], **options: A
     }
 
 
+def cached_fleet_config(emulator: ComputeEmulator, tmp_path: Path, prefix: str) -> dict[str, Any]:
+    """Generate 20 instances in project PREFIX-01 and return a config that caches them in tmp_path."""
+    emulator.generate(instances=20, zones=2, projects=1, environment="lab", project_prefix=prefix)
+    return emulator_config(
+        emulator,
+        [f"{prefix}-01"],
+        cache=True,
+        cache_plugin="ansible.builtin.jsonfile",
+        cache_connection=str(tmp_path / "cache"),
+        cache_timeout=600,
+    )
+
+
 def assert_failed_with(run: InventoryRun, *fragments: str) -> str:
     """Check an inventory failure: non-zero exit, no traceback, one line holding every fragment."""
     output = run.stdout + run.stderr

@@ -11,7 +11,7 @@ import pytest
 
 from lab.emulator import ComputeEmulator
 
-from .conftest import REPO_ROOT, assert_failed_with, emulator_config, isolated_env, run_inventory
+from .conftest import REPO_ROOT, assert_failed_with, cached_fleet_config, emulator_config, isolated_env, run_inventory
 
 PROJECT = "mlinfra-lab"
 ZONE_A = "us-central1-a"
@@ -429,15 +429,7 @@ def test_keyed_groups_groups_and_strict(emulator, tmp_path):
 
 
 def test_warm_cache_makes_no_request(emulator, tmp_path):
-    emulator.generate(instances=20, zones=2, projects=1, environment="lab", project_prefix="mlinfra-cache")
-    config = emulator_config(
-        emulator,
-        ["mlinfra-cache-01"],
-        cache=True,
-        cache_plugin="ansible.builtin.jsonfile",
-        cache_connection=str(tmp_path / "cache"),
-        cache_timeout=600,
-    )
+    config = cached_fleet_config(emulator, tmp_path, "mlinfra-cache")
     cold = run_inventory(tmp_path, config)
     assert cold.returncode == 0, cold.stderr
     requests_after_cold = emulator.request_count()

@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.mlinfra.platform.plugins.module_utils import gce_inventory as helpers
 
-from .conftest import REPO_ROOT, emulator_config, isolated_env
+from .conftest import REPO_ROOT, cached_fleet_config, emulator_config, isolated_env
 
 
 class Tagged(str):
@@ -230,15 +230,7 @@ def test_shared_values_match_proxy_tagging(emulator, tmp_path):
 
 
 def test_shared_values_match_proxy_tagging_from_cache(emulator, tmp_path):
-    emulator.generate(instances=20, zones=2, projects=1, environment="lab", project_prefix="mlinfra-sharec")
-    config = emulator_config(
-        emulator,
-        ["mlinfra-sharec-01"],
-        cache=True,
-        cache_plugin="ansible.builtin.jsonfile",
-        cache_connection=str(tmp_path / "cache"),
-        cache_timeout=3600,
-    )
+    config = cached_fleet_config(emulator, tmp_path, "mlinfra-sharec")
     outcome = compare_paths(tmp_path, config)
     # The first load listed the API and filled the cache, and the other two read the cache.
     assert emulator.request_count(operation="instances.aggregatedList") == 1
