@@ -52,7 +52,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=Path,
         help="with --from-json: recompute every run summary from the timing files a run left in this folder",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    # Without --from-json the command starts a full lab run, which a stray --timing-dir must not trigger.
+    if args.timing_dir and not args.from_json:
+        parser.error("--timing-dir works only with --from-json FILE; add the results file to rebuild from")
+    return args
+
+
+def load_results(path: Path) -> dict:
+    """Read a results file that benchmarks/run.py wrote; raise ValueError with the reason when it cannot."""
+    try:
+        results = json.loads(path.read_text())
+    except OSError as exc:
+        raise ValueError(f"cannot read --from-json {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--from-json {path} is not valid JSON: {exc}") from None
+    missing = [key for key in ("date", "machine") if not isinstance(results, dict) or key not in results]
+    if missing:
+        raise ValueError(f"--from-json {path} is not a benchmarks/run.py results file: missing {', '.join(missing)}")
+    return results
 
 
 def resummarize_runs(results: dict, timing_dir: Path) -> None:
@@ -91,7 +109,11 @@ def print_ratios(results: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.from_json:
-        results = json.loads(args.from_json.read_text())
+        try:
+            results = load_results(args.from_json)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         if args.timing_dir:
             resummarize_runs(results, args.timing_dir)
     else:
@@ -108,7 +130,11 @@ def main(argv: list[str] | None = None) -> int:
         except BenchmarkError as exc:
             print(f"error: {exc}; partial results in {work_dir / 'partial-results.json'}", file=sys.stderr)
             return 1
-    report_path = render.write_report(results, args.results_dir)
+    try:
+        report_path = render.write_report(results, args.results_dir)
+    except OSError as exc:
+        print(f"error: cannot write the report to --results-dir {args.results_dir}: {exc.strerror}", file=sys.stderr)
+        return 2
     print(f"bench: report written to {report_path}")
     print_ratios(results)
     return 0
