@@ -33,8 +33,8 @@ _METADATA_HEADERS = {"Metadata-Flavor": "Google"}
 
 
 @dataclass(frozen=True)
-class IdentityAnswer:
-    """Response of an identity endpoint, with the operation name that the request log shows."""
+class TokenResponse:
+    """Response of a token endpoint, with the operation name that the request log shows."""
 
     operation: str
     status: int
@@ -69,7 +69,7 @@ class TokenIssuer:
         with self._lock:
             self._principals.clear()
 
-    def answer(self, http_method: str, path: str, headers: Any, body: bytes) -> IdentityAnswer | None:
+    def respond(self, http_method: str, path: str, headers: Any, body: bytes) -> TokenResponse | None:
         """Build the response to a token endpoint request, or return None for any other path."""
         if path == "/token" and http_method == "POST":
             return self._oauth2_token(body)
@@ -86,54 +86,54 @@ class TokenIssuer:
             self._principals[token] = principal
         return token
 
-    def _oauth2_token(self, body: bytes) -> IdentityAnswer:
+    def _oauth2_token(self, body: bytes) -> TokenResponse:
         # A service account key signs a JWT whose issuer is the account's email.
         form = {key: values[-1] for key, values in parse_qs(body.decode(errors="replace")).items()}
         email = _jwt_issuer(form.get("assertion", "")) or "unknown"
         token = self._issue(f"serviceAccount:{email}")
         document = {"access_token": token, "token_type": "Bearer", "expires_in": TOKEN_LIFETIME_S}
-        return IdentityAnswer("oauth2.token", 200, document, {})
+        return TokenResponse("oauth2.token", 200, document, {})
 
-    def _metadata(self, http_method: str, key: str, headers: Any) -> IdentityAnswer:
+    def _metadata(self, http_method: str, key: str, headers: Any) -> TokenResponse:
         # The real server rejects requests without the header, so that a browser
         # or a proxy cannot fetch a VM's tokens.
         if headers.get("Metadata-Flavor") != "Google":
-            refusal = "Missing Metadata-Flavor:Google header."
-            return IdentityAnswer("metadata.get", 403, refusal, _METADATA_HEADERS, "text/html")
+            message = "Missing Metadata-Flavor:Google header."
+            return TokenResponse("metadata.get", 403, message, _METADATA_HEADERS, "text/html")
         if http_method != "GET":
-            return IdentityAnswer("metadata.get", 405, "Method not allowed.", _METADATA_HEADERS, "text/html")
+            return TokenResponse("metadata.get", 405, "Method not allowed.", _METADATA_HEADERS, "text/html")
         account = key.removeprefix("instance/service-accounts/").split("/", 1)[0]
         if key.startswith("instance/service-accounts/") and account in ("default", self.vm_account):
             rest = key.removeprefix(f"instance/service-accounts/{account}").strip("/")
             if rest == "token":
                 token = self._issue(f"vm:{self.vm_account}")
                 document = {"access_token": token, "token_type": "Bearer", "expires_in": TOKEN_LIFETIME_S}
-                return IdentityAnswer("metadata.token", 200, document, _METADATA_HEADERS)
+                return TokenResponse("metadata.token", 200, document, _METADATA_HEADERS)
             if rest == "":
                 document = {
                     "aliases": ["default"],
                     "email": self.vm_account,
                     "scopes": ["https://www.googleapis.com/auth/cloud-platform"],
                 }
-                return IdentityAnswer("metadata.get", 200, document, _METADATA_HEADERS)
+                return TokenResponse("metadata.get", 200, document, _METADATA_HEADERS)
             if rest == "email":
-                return IdentityAnswer("metadata.get", 200, self.vm_account, _METADATA_HEADERS, "application/text")
-        return IdentityAnswer("metadata.get", 404, "Not found.", _METADATA_HEADERS, "text/html")
+                return TokenResponse("metadata.get", 200, self.vm_account, _METADATA_HEADERS, "application/text")
+        return TokenResponse("metadata.get", 404, "Not found.", _METADATA_HEADERS, "text/html")
 
-    def _generate_access_token(self, target: str, authorization: str | None, body: bytes) -> IdentityAnswer:
+    def _generate_access_token(self, target: str, authorization: str | None, body: bytes) -> TokenResponse:
         operation = "iamcredentials.generateAccessToken"
         caller = self.principal_of(authorization)
         if caller is None:
-            return IdentityAnswer(operation, 401, rpc_error(401, "Request had invalid authentication credentials."), {})
+            return TokenResponse(operation, 401, rpc_error(401, "Request had invalid authentication credentials."), {})
         try:
             scopes = json.loads(body or b"{}").get("scope") or []
         except ValueError:
-            return IdentityAnswer(operation, 400, rpc_error(400, "Invalid JSON payload received."), {})
+            return TokenResponse(operation, 400, rpc_error(400, "Invalid JSON payload received."), {})
         if not scopes:
-            return IdentityAnswer(operation, 400, rpc_error(400, "Request contains an invalid argument: scope."), {})
+            return TokenResponse(operation, 400, rpc_error(400, "Request contains an invalid argument: scope."), {})
         token = self._issue(f"impersonated:{target} by {caller}")
         expiry = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + TOKEN_LIFETIME_S))
-        return IdentityAnswer(operation, 200, {"accessToken": token, "expireTime": expiry}, {})
+        return TokenResponse(operation, 200, {"accessToken": token, "expireTime": expiry}, {})
 
 
 def _jwt_issuer(assertion: str) -> str | None:

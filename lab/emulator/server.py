@@ -31,7 +31,7 @@ from .faults import FaultRule, FaultSet, error_body, fault_error
 from .fieldmask import FieldMaskError, apply_field_mask, parse_field_mask, validate_field_mask
 from .filters import FilterError, matches, parse_filter
 from .fleet import API_PATH, ApiError, Fleet, generate_fleet, invalid
-from .identity import IdentityAnswer, TokenIssuer, rpc_error
+from .identity import TokenIssuer, TokenResponse, rpc_error
 
 log = logging.getLogger("lab.emulator")
 
@@ -483,9 +483,9 @@ class _Handler(BaseHTTPRequestHandler):
                 log.info("admin request %s %s answered %d", http_method, split.path, status)
             self._send_json(status, document)
             return
-        identity = emulator.tokens.answer(http_method, split.path, self.headers, body)
+        identity = emulator.tokens.respond(http_method, split.path, self.headers, body)
         if identity is not None:
-            self._answer_identity(http_method, split.path, query, identity)
+            self._send_token_response(http_method, split.path, query, identity)
             return
 
         route, groups = _match_route(http_method, split.path)
@@ -507,7 +507,7 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
             outcome=outcome,
         )
-        entry = self._log_entry(
+        self._record_request(
             http_method=http_method,
             path=split.path,
             query=query,
@@ -516,7 +516,6 @@ class _Handler(BaseHTTPRequestHandler):
             zone=zone,
             status=status,
         )
-        emulator._record(entry)
 
         if outcome.answer is not None and outcome.answer.disconnect:
             self.close_connection = True
@@ -527,8 +526,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send_json(status, document, headers)
 
-    def _answer_identity(self, http_method: str, path: str, query: dict[str, str], identity: IdentityAnswer) -> None:
-        """Send a token endpoint's answer, unless a fault rule for its operation answers first."""
+    def _send_token_response(self, http_method: str, path: str, query: dict[str, str], identity: TokenResponse) -> None:
+        """Send a token endpoint's response, unless a fault rule for its operation replaces it."""
         emulator = self.server.emulator
         outcome = emulator.faults.evaluate(http_method, path, identity.operation, None, None)
         if outcome.latency_s > 0:
@@ -536,8 +535,8 @@ class _Handler(BaseHTTPRequestHandler):
         rule = outcome.answer
         if rule is not None and rule.status:
             message = rule.message or f"Fault injected into {identity.operation}."
-            identity = IdentityAnswer(identity.operation, int(rule.status), rpc_error(int(rule.status), message), {})
-        entry = self._log_entry(
+            identity = TokenResponse(identity.operation, int(rule.status), rpc_error(int(rule.status), message), {})
+        self._record_request(
             http_method=http_method,
             path=path,
             query=query,
@@ -546,7 +545,6 @@ class _Handler(BaseHTTPRequestHandler):
             zone=None,
             status=identity.status,
         )
-        emulator._record(entry)
         if isinstance(identity.document, str):
             payload = identity.document.encode()
         else:
@@ -598,7 +596,7 @@ class _Handler(BaseHTTPRequestHandler):
             return error.status, error_body(error.status, error.reason, error.message), error.headers
         return 200, apply_field_mask(document, selection, emulator._projection_memo(selection_text)), {}
 
-    def _log_entry(
+    def _record_request(
         self,
         *,
         http_method: str,
@@ -608,22 +606,25 @@ class _Handler(BaseHTTPRequestHandler):
         project: str | None,
         zone: str | None,
         status: int,
-    ) -> dict[str, Any]:
-        return {
-            "time": time.time(),
-            "method": http_method,
-            "path": path,
-            "query": query,
-            "operation": operation,
-            "project": project,
-            "zone": zone,
-            "status": status,
-            "field_mask": query.get("fields") or self.headers.get("X-Goog-FieldMask"),
-            "authorized": bool(self.headers.get("Authorization")),
-            # Who the call was made as, for tokens this emulator issued; never the token itself.
-            "principal": self.server.emulator.tokens.principal_of(self.headers.get("Authorization")),
-            "user_agent": self.headers.get("User-Agent", ""),
-        }
+    ) -> None:
+        """Add the request to the emulator's log."""
+        self.server.emulator._record(
+            {
+                "time": time.time(),
+                "method": http_method,
+                "path": path,
+                "query": query,
+                "operation": operation,
+                "project": project,
+                "zone": zone,
+                "status": status,
+                "field_mask": query.get("fields") or self.headers.get("X-Goog-FieldMask"),
+                "authorized": bool(self.headers.get("Authorization")),
+                # The identity behind the token, for tokens this emulator issued. The token itself is never logged.
+                "principal": self.server.emulator.tokens.principal_of(self.headers.get("Authorization")),
+                "user_agent": self.headers.get("User-Agent", ""),
+            }
+        )
 
     def _send_json(self, status: int, document: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         self._send_bytes(status, json.dumps(document, separators=(",", ":")).encode(), headers or {})

@@ -862,7 +862,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 cause = "malformed response"
             delay = gce_inventory.retry_delay(attempt, settings.retry_backoff, settings.retry_max_delay, retry_after)
             if attempt == 0:
-                # Retries of an endpoint that is down take most of a minute with the defaults; say why it waits.
+                # With the defaults, retrying an endpoint that is down takes most of a minute, so warn first.
                 self.display.warning(
                     f"gcp_fleet: {cause} listing {_scope(project, zone)} at {endpoint}; retrying up to "
                     f"{settings.retries} times (the retries and retry_backoff options set how long)."

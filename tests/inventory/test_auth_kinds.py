@@ -1,10 +1,9 @@
 """Each auth_kind that fetches a token does so for real, through google-auth, against the emulator.
 
-The emulator replaces Google's token issuers (the OAuth 2 token endpoint
-of a service account key, a VM's metadata server, the IAM credentials API) and
-records which principal each Compute API call was made as, so these tests see
-the identity the inventory was read with, not only that some token was sent.
-"""
+The emulator replaces Google's token issuers: the OAuth 2 token endpoint of a
+service account key, a VM's metadata server and the IAM credentials API. It
+records the principal behind each Compute API call, so these tests check the
+identity the inventory was read with, not only that some token was sent."""
 
 from __future__ import annotations
 
