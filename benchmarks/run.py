@@ -59,17 +59,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+_RESULTS_HINT = "Pass a file that benchmarks/run.py wrote, such as benchmarks/results/<date>.json."
+
+
 def load_results(path: Path) -> dict:
     """Read a results file that benchmarks/run.py wrote; raise ValueError with the reason when it cannot."""
     try:
         results = json.loads(path.read_text())
     except OSError as exc:
-        raise ValueError(f"cannot read --from-json {path}: {exc.strerror}") from None
+        raise ValueError(f"cannot read --from-json {path}: {exc.strerror}. {_RESULTS_HINT}") from None
     except json.JSONDecodeError as exc:
-        raise ValueError(f"--from-json {path} is not valid JSON: {exc}") from None
+        raise ValueError(f"--from-json {path} is not valid JSON: {exc}. {_RESULTS_HINT}") from None
     missing = [key for key in ("date", "machine") if not isinstance(results, dict) or key not in results]
     if missing:
-        raise ValueError(f"--from-json {path} is not a benchmarks/run.py results file: missing {', '.join(missing)}")
+        raise ValueError(
+            f"--from-json {path} is not a benchmarks/run.py results file: missing {', '.join(missing)}. {_RESULTS_HINT}"
+        )
     return results
 
 
@@ -133,7 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report_path = render.write_report(results, args.results_dir)
     except OSError as exc:
-        print(f"error: cannot write the report to --results-dir {args.results_dir}: {exc.strerror}", file=sys.stderr)
+        print(
+            f"error: cannot write the report to --results-dir {args.results_dir}: {exc.strerror}. "
+            "Choose a directory that exists or can be created.",
+            file=sys.stderr,
+        )
         return 2
     print(f"bench: report written to {report_path}")
     print_ratios(results)
