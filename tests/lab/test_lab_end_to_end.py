@@ -14,7 +14,7 @@ import subprocess
 import pytest
 import yaml
 
-from tests.lab.conftest import REPO_ROOT, VENV_BIN, docker_available, lab_containers, run_lab, run_playbook
+from tests.lab.hosts import REPO_ROOT, VENV_BIN, docker_available, lab_containers, run_lab, run_playbook
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 

@@ -22,15 +22,15 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.lab.conftest import REPO_ROOT, VENV_BIN, run_lab
-from tests.lab.test_drills import (
+from tests.lab.hosts import (
     EMULATOR,
+    REPO_ROOT,
+    VENV_BIN,
     drain_marker,
     host_run,
     inference_health,
-    lab_images,
     recap,
-    restore_lab,
+    run_lab,
     set_gpu_fault,
     workload_image,
     workload_record,
@@ -142,15 +142,6 @@ def run_runbook(book: Runbook, values: dict[str, str]) -> dict[str, str]:
         section: "".join(result.stdout + result.stderr for result in run_section(book, section, values))
         for section in RUN_ORDER
     }
-
-
-@pytest.fixture
-def lab(lab_run):
-    """The shared lab in its resting state, restored again after the test."""
-    assert lab_run.returncode == 0
-    restore_lab()
-    yield lab_images()
-    restore_lab()
 
 
 # Structure, without the lab ----------------------------------------------------------
