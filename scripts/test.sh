@@ -37,4 +37,6 @@ if $lint_only; then
 fi
 
 echo "== pytest"
-pytest "${pytest_args[@]}"
+# The slowest tests and their times close the report, the VM scenario among
+# them where it runs.
+pytest --durations=15 "${pytest_args[@]}"

@@ -16,19 +16,53 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted(path.parent.name for path in (REPO_ROOT / "molecule").glob("*/molecule.yml"))
 
-# Scenarios that boot a full VM. Where KVM cannot boot the guest (the build
-# machines' kvm_pvm), QEMU emulates the CPU and one run takes over 40 minutes,
-# so they run only when asked for (docs/testing-tiers.md).
+# Scenarios that boot a full VM. They run where QEMU can use KVM. Where it
+# cannot (the build machines' kvm_pvm), QEMU emulates the CPU and one run
+# takes over an hour, so they run there only when asked for
+# (docs/testing-tiers.md). MLINFRA_VM_TIER=1 runs them anyway, 0 never.
 VM_SCENARIOS = {"nvidia_driver_vm"}
 VM_TIER_VARIABLE = "MLINFRA_VM_TIER"
 
 pytestmark = [pytest.mark.molecule, pytest.mark.slow]
 
 
+def vm_accelerator() -> str:
+    """Return the QEMU accelerator that the VM image build and scenario would use."""
+    result = subprocess.run(
+        [str(REPO_ROOT / "scripts" / "build-vm-image.sh"), "--print-qemu-options"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    options = result.stdout.split()
+    return options[options.index("-accel") + 1]
+
+
+def vm_tier_skip_reason(scenario: str) -> str | None:
+    choice = os.environ.get(VM_TIER_VARIABLE) or "auto"
+    if choice not in ("auto", "0", "1"):
+        raise pytest.UsageError(
+            f"invalid {VM_TIER_VARIABLE}={choice!r}: set auto (the default), 1 to run {scenario} or 0 to skip it"
+        )
+    if choice == "1":
+        return None
+    if choice == "0":
+        return f"{VM_TIER_VARIABLE}=0 turns the VM scenarios off"
+    if os.geteuid() != 0:
+        return f"{scenario} builds its VM image with loop devices and chroot, which needs root"
+    accelerator = vm_accelerator()
+    if accelerator == "kvm":
+        return None
+    return (
+        f"{scenario} boots a VM and QEMU would emulate its CPU ({accelerator}: no KVM that boots the guest here), "
+        f"which takes over an hour; set {VM_TIER_VARIABLE}=1 to run it anyway"
+    )
+
+
 def scenario_param(scenario: str):
-    if scenario not in VM_SCENARIOS or os.environ.get(VM_TIER_VARIABLE) == "1":
+    reason = vm_tier_skip_reason(scenario) if scenario in VM_SCENARIOS else None
+    if reason is None:
         return scenario
-    reason = f"{scenario} boots a VM, over 40 minutes under QEMU's emulator; set {VM_TIER_VARIABLE}=1 to run it"
     return pytest.param(scenario, marks=pytest.mark.skip(reason=reason))
 
 
@@ -57,3 +91,27 @@ def test_every_role_has_a_scenario():
     # preflight only reads inventory facts; the lab end-to-end tests cover it.
     missing = [role for role in roles if role not in covered and role != "preflight"]
     assert missing == [], f"roles without a Molecule scenario: {missing}"
+
+
+@pytest.mark.parametrize(
+    ("choice", "accelerator", "runs"),
+    [("1", "tcg", True), ("0", "kvm", False), ("", "kvm", True), ("auto", "kvm", True), ("auto", "tcg", False)],
+)
+def test_vm_tier_choice(monkeypatch, choice, accelerator, runs):
+    monkeypatch.setenv(VM_TIER_VARIABLE, choice)
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(sys.modules[__name__], "vm_accelerator", lambda: accelerator)
+    reason = vm_tier_skip_reason("nvidia_driver_vm")
+    assert (reason is None) is runs, reason
+    if not runs:
+        assert VM_TIER_VARIABLE in reason
+
+
+def test_vm_tier_rejects_an_unknown_choice(monkeypatch):
+    monkeypatch.setenv(VM_TIER_VARIABLE, "yes")
+    with pytest.raises(pytest.UsageError, match="invalid MLINFRA_VM_TIER='yes': set auto"):
+        vm_tier_skip_reason("nvidia_driver_vm")
+
+
+def test_vm_accelerator_is_known():
+    assert vm_accelerator() in ("kvm", "tcg")
