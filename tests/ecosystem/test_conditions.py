@@ -30,10 +30,10 @@ def conditions(node, where: str = ""):
     """Yield (location, condition) for every condition under NODE, asserts included."""
     if isinstance(node, dict):
         for key, value in node.items():
-            if key in CONDITION_KEYS:
-                yield from ((f"{where}/{key}", item) for item in (value if isinstance(value, list) else [value]))
-            elif key == "that" and isinstance(value, (list, str)):
-                yield from ((f"{where}/that", item) for item in (value if isinstance(value, list) else [value]))
+            # An assert's "that" takes a condition or a list of them, as "when" does.
+            if key in CONDITION_KEYS or (key == "that" and isinstance(value, (list, str))):
+                items = value if isinstance(value, list) else [value]
+                yield from ((f"{where}/{key}", item) for item in items)
             else:
                 yield from conditions(value, f"{where}/{key}")
     elif isinstance(node, list):
